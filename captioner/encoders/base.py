@@ -1,0 +1,119 @@
+"""ImageEncoder: a pretrained CNN trunk (head removed) that maps images to a grid of features."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision import transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageEncoder(nn.Module):
+    """Runs named stages in order and flattens the last grid to (B, L=H·W, C).
+
+    Args:
+        name: registry name, stored in checkpoints.
+        stages: the trunk as ordered (name, module) pairs; fine-tuning unfreezes from the end.
+        channels: C of the last stage.
+        stride: total downsampling of the last stage (32 for the usual CNNs).
+        mean, std: the normalisation the weights were trained with.
+        image_size: the square side images are resized to.
+        pool_size: if set, adaptive-average-pool the grid to pool_size × pool_size.
+        trainable_stages: how many of the top stages to fine-tune (0 = frozen).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        stages: Sequence[tuple[str, nn.Module]],
+        *,
+        channels: int,
+        stride: int,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        image_size: int = 224,
+        pool_size: int | None = None,
+        trainable_stages: int = 0,
+    ) -> None:
+        super().__init__()
+        if image_size < stride:
+            raise ValueError(f"image_size must be at least the encoder stride ({stride}), got {image_size}")
+        if pool_size is not None and pool_size < 1:
+            raise ValueError(f"pool_size must be positive, got {pool_size}")
+        self.name = name
+        self.stages = nn.ModuleDict(stages)
+        self.channels = channels
+        self.stride = stride
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.image_size = image_size
+        self.pool = nn.AdaptiveAvgPool2d(pool_size) if pool_size else nn.Identity()
+        self.pool_size = pool_size
+        self.set_trainable_stages(trainable_stages)
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(H, W) of the feature grid for this encoder's image size."""
+        if self.pool_size:
+            return self.pool_size, self.pool_size
+        side = -(-self.image_size // self.stride)  # ceil: 'same'-padded convs round up
+        return side, side
+
+    @property
+    def num_locations(self) -> int:
+        h, w = self.grid_size
+        return h * w
+
+    def set_trainable_stages(self, n: int) -> None:
+        """Freeze everything, then unfreeze the top `n` stages (n=0: fully frozen)."""
+        if not 0 <= n <= len(self.stages):
+            raise ValueError(f"trainable_stages must be in 0..{len(self.stages)}, got {n}")
+        self.trainable_stages = n
+        names = list(self.stages)
+        for i, stage_name in enumerate(names):
+            self.stages[stage_name].requires_grad_(i >= len(names) - n)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "ImageEncoder":
+        # Frozen stages stay in eval mode so their BatchNorm statistics never drift.
+        super().train(mode)
+        names = list(self.stages)
+        for stage_name in names[: len(names) - self.trainable_stages]:
+            self.stages[stage_name].eval()
+        return self
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images → (B, C, h, w) grid."""
+        x = images
+        for stage in self.stages.values():
+            x = stage(x)
+        return self.pool(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images → (B, L, C) grid features."""
+        grid = self.feature_map(images)  # (B, C, h, w)
+        return grid.flatten(2).transpose(1, 2)  # (B, h·w, C)
+
+    @property
+    def transform(self) -> T.Compose:
+        """PIL RGB image → normalised (3, S, S) tensor, S = image_size (aspect ratio not kept, nothing cropped)."""
+        return T.Compose(
+            [
+                T.Resize((self.image_size, self.image_size), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+                T.ToTensor(),
+                T.Normalize(self.mean, self.std),
+            ]
+        )
+
+    def describe(self) -> dict:
+        """What a feature cache or checkpoint must agree on to reuse this encoder's output."""
+        return {
+            "name": self.name,
+            "image_size": self.image_size,
+            "pool_size": self.pool_size,
+            "channels": self.channels,
+            "grid_size": list(self.grid_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }

@@ -1,0 +1,3 @@
+from captioner.registry import Registry
+
+ENCODERS: Registry = Registry("encoder")
