@@ -28,4 +28,16 @@ def list_encoders() -> list[str]:
     return ENCODERS.names()
 
 
-__all__ = ["ImageEncoder", "build_encoder", "list_encoders", "ENCODERS"]
+__all__ = ["ImageEncoder", "build_encoder", "encoder_from_config", "list_encoders", "ENCODERS"]
+
+
+def encoder_from_config(config, pretrained: bool | None = None) -> ImageEncoder:
+    """Build from an `EncoderConfig` (captioner.config); `pretrained` overrides the config's flag."""
+    return build_encoder(
+        config.name,
+        pretrained=config.pretrained if pretrained is None else pretrained,
+        weights_path=config.weights_path,
+        image_size=config.image_size,
+        pool_size=config.pool_size,
+        trainable_stages=config.trainable_stages,
+    )

@@ -1,0 +1,82 @@
+"""Self-contained model files: weights, vocabulary, model config and encoder settings in one safe file.
+
+They hold only tensors, strings, numbers, lists and dicts, so `torch.load(..., weights_only=True)` reads them
+and a file carrying pickled code is refused. The encoder's pretrained weights come from the installed
+package; only fine-tuned or randomly initialised encoders are stored.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captioner.errors import CaptionerError
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(payload: dict, path: str | Path, force: bool = False) -> Path:
+    """torch.save to a temporary file beside `path`, then rename; never overwrite without `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise CaptionerError(f"{path} already exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors to float16 to halve the file; buffers of other types untouched."""
+    return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in state.items()}
+
+
+def float_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def save_model_file(path: str | Path, kind: str, payload: dict[str, Any], force: bool = False) -> Path:
+    return atomic_save({"format": f"captioner/{kind}", "format_version": FORMAT_VERSION, **payload}, path, force)
+
+
+def load_model_file(path: str | Path, kind: str) -> dict[str, Any]:
+    """Read a model file safely and check it is a `kind` model of a format this version understands."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaptionerError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError for code, RuntimeError/EOFError for truncation
+        reason = "it contains non-tensor objects (refused: loading could run code)" if "weights_only" in str(e) or "Unsupported global" in str(e) else f"unreadable ({e.__class__.__name__})"
+        raise CaptionerError(f"{path} is not a usable captioner checkpoint: {reason}") from None
+    if not isinstance(payload, dict) or not str(payload.get("format", "")).startswith("captioner/"):
+        raise CaptionerError(f"{path} is not a captioner model file (a Lightning training checkpoint? export one with captioner train)")
+    if payload["format"] != f"captioner/{kind}":
+        raise CaptionerError(f"{path} is a {payload['format'].split('/')[1]} model, not a {kind} model")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CaptionerError(f"{path} has format version {payload.get('format_version')}; this captioner reads {FORMAT_VERSION}")
+    return payload
+
+
+def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
+    """load_state_dict that explains a mismatch (e.g. another vocabulary size) in one line."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(filter(None, [
+            f"shape mismatch: {', '.join(wrong[:3])}" if wrong else "",
+            f"missing: {', '.join(missing[:3])}" if missing else "",
+            f"unexpected: {', '.join(unexpected[:3])}" if unexpected else "",
+        ]))
+        raise CaptionerError(f"{path}: {what} weights do not fit the model ({detail})")
+    module.load_state_dict(float_state(state))
