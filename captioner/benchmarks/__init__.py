@@ -1,0 +1,1 @@
+"""Baselines and measurements for `captioner benchmark` (see docs/PERFORMANCE.md)."""
