@@ -1,0 +1,245 @@
+"""Caption generation from grid features: greedy, sampling with a temperature, and batched beam search.
+
+All strategies drive the decoder's step API (`prepare` once, then `step` per word) and return a `Generation`.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from captioner.models.caption_decoder import CaptionDecoder
+from captioner.registry import Registry
+from captioner.text import Vocabulary
+
+START_ID, END_ID = Vocabulary.start_id, Vocabulary.end_id
+
+Chooser = Callable[[torch.Tensor], torch.Tensor]  # logits (B, V) → next tokens (B,)
+
+
+@dataclass
+class Generation:
+    """One result per image. `tokens` exclude <start> and <end>; `alphas` include the <end> step when produced."""
+
+    tokens: list[list[int]]
+    scores: torch.Tensor  # (B,) log-probability of each sequence; beam search: the length-normalised ranking score
+    alphas: list[torch.Tensor]  # per image (T_i, L)
+    finished: list[bool]  # whether <end> was produced
+
+
+STRATEGIES: Registry[Callable[..., Generation]] = Registry("decoding strategy")
+
+
+def generate(decoder: CaptionDecoder, features: torch.Tensor, strategy: str = "greedy", **kwargs) -> Generation:
+    """Decode features (B, L, C) with a registered strategy (greedy | sample | beam); kwargs go to it."""
+    return STRATEGIES.get(strategy)(decoder, features, **kwargs)
+
+
+# -- greedy and sampling: the whole batch steps together, finished rows are frozen -------------------------------
+@STRATEGIES.register("greedy")
+@torch.no_grad()
+def greedy_decode(decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20) -> Generation:
+    """Take the most probable word at every step."""
+    _check_common(features, max_len)
+    with _eval_mode(decoder):
+        return _decode_stepwise(decoder, features, max_len, lambda logits: logits.argmax(dim=-1))
+
+
+@STRATEGIES.register("sample")
+@torch.no_grad()
+def sample_decode(
+    decoder: CaptionDecoder,
+    features: torch.Tensor,
+    max_len: int = 20,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Generation:
+    """Sample every word from softmax(logits / temperature); scores are log-probabilities under the model (T = 1)."""
+    _check_common(features, max_len)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+    def choose(logits: torch.Tensor) -> torch.Tensor:
+        probs = (logits / temperature).softmax(dim=-1)  # (B, V)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+
+    with _eval_mode(decoder):
+        return _decode_stepwise(decoder, features, max_len, choose)
+
+
+def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: int, choose: Chooser) -> Generation:
+    memory, state = decoder.prepare(features)
+    B = features.size(0)
+    tokens = torch.full((B,), START_ID, dtype=torch.long, device=features.device)  # (B,)
+    done = torch.zeros(B, dtype=torch.bool, device=features.device)  # (B,)
+    scores = features.new_zeros(B, dtype=torch.float)  # (B,)
+    words, alphas, counted = [], [], []
+    for _ in range(max_len):
+        out = decoder.step(tokens, state, memory)
+        chosen = choose(out.logits)  # (B,)
+        log_p = out.logits.float().log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)  # (B,)
+        scores += log_p.masked_fill(done, 0.0)  # finished rows keep stepping but no longer count
+        words.append(chosen)
+        alphas.append(out.alpha)
+        counted.append(~done)
+        done = done | (chosen == END_ID)
+        tokens, state = chosen, out.state
+        if bool(done.all()):
+            break
+    # (B, T), (B, T, L), (B, T)
+    return _split_rows(torch.stack(words, 1), torch.stack(alphas, 1), torch.stack(counted, 1), scores)
+
+
+def _split_rows(words: torch.Tensor, alphas: torch.Tensor, counted: torch.Tensor, scores: torch.Tensor) -> Generation:
+    """Per image: the counted prefix of its row, with a final <end> moved from the tokens to `finished`."""
+    tokens, maps, finished = [], [], []
+    for row, length in enumerate(counted.sum(dim=1).tolist()):
+        ids = words[row, :length].tolist()
+        ended = ids[-1] == END_ID
+        tokens.append(ids[:-1] if ended else ids)
+        maps.append(alphas[row, :length])  # (T_i, L)
+        finished.append(ended)
+    return Generation(tokens, scores, maps, finished)
+
+
+# -- beam search: B images × k beams in one (B·k) batch ----------------------------------------------------------
+@STRATEGIES.register("beam")
+@torch.no_grad()
+def beam_search(
+    decoder: CaptionDecoder, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, length_penalty: float = 1.0
+) -> Generation:
+    """Batched beam search; finished hypotheses rank by log p / len**length_penalty (len counts <end>; 0 disables).
+
+    A hypothesis that produced <end> always wins over partial ones; the best partial hypothesis is returned
+    (finished=False) only for an image where no <end> appeared within max_len words.
+    """
+    _check_common(features, max_len)
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    with _eval_mode(decoder):
+        return _BeamSearch(decoder, features, beam_size, max_len, length_penalty).run()
+
+
+@dataclass(order=True)
+class _Hypothesis:
+    score: float  # length-normalised: what hypotheses are ranked by
+    tokens: list[int] = field(compare=False)  # without <start> and <end>
+    alphas: torch.Tensor = field(compare=False)  # (T, L)
+    finished: bool = field(compare=False)
+
+
+class _BeamSearch:
+    def __init__(
+        self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float
+    ) -> None:
+        self.decoder, self.features = decoder, features
+        self.k, self.max_len, self.length_penalty = k, max_len, length_penalty
+        self.B = features.size(0)
+        self.offsets = torch.arange(self.B, device=features.device).unsqueeze(1) * k  # (B, 1): each image's beam 0
+        self.hypotheses: list[list[_Hypothesis]] = [[] for _ in range(self.B)]  # finished, per image
+        self.done = [False] * self.B
+
+    def run(self) -> Generation:
+        B, k, features = self.B, self.k, self.features
+        memory, state = self.decoder.prepare(features)
+        expand = torch.arange(B, device=features.device).repeat_interleave(k)  # (B·k,): image of every beam
+        memory, state = memory.select(expand), state.select(expand)
+        tokens = torch.full((B * k,), START_ID, dtype=torch.long, device=features.device)  # (B·k,)
+        scores = torch.full((B, k), float("-inf"), device=features.device)  # (B, k)
+        scores[:, 0] = 0.0  # only one live beam per image at first: no k copies of one hypothesis
+        words = torch.empty(B * k, 0, dtype=torch.long, device=features.device)  # (B·k, t)
+        alphas = features.new_empty(B * k, 0, features.size(1))  # (B·k, t, L)
+        for t in range(self.max_len):
+            out = self.decoder.step(tokens, state, memory)
+            alphas = torch.cat([alphas, out.alpha.unsqueeze(1)], dim=1)  # (B·k, t+1, L)
+            top, beams, chosen = self._candidates(scores, out.logits)  # (B, 2k) each
+            self._collect_finished(top, beams, chosen, words, alphas)
+            scores, beams, chosen = self._survivors(top, beams, chosen)  # (B, k) each
+            index = (beams + self.offsets).view(-1)  # (B·k,): global id of each survivor's parent beam
+            words = torch.cat([words.index_select(0, index), chosen.view(-1, 1)], dim=1)  # (B·k, t+1)
+            alphas = alphas.index_select(0, index)  # (B·k, t+1, L): attention history follows its beam
+            tokens, state = chosen.view(-1), out.state.select(index)  # (B·k,)
+            if self._all_done(scores, length=t + 1):
+                break
+        return self._result(scores, words, alphas)
+
+    def _candidates(self, scores: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The 2k best extensions per image: total log p (B, 2k), parent beam (B, 2k) and word (B, 2k)."""
+        B, k, V = self.B, self.k, logits.size(-1)
+        log_probs = logits.float().log_softmax(dim=-1).view(B, k, V)  # (B, k, V)
+        total = (scores.unsqueeze(-1) + log_probs).view(B, k * V)  # (B, k·V)
+        top, flat = total.topk(min(2 * k, k * V), dim=1)  # (B, 2k): enough to keep k alive after <end>s leave
+        return top, flat // V, flat % V
+
+    def _collect_finished(
+        self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor, words: torch.Tensor, alphas: torch.Tensor
+    ) -> None:
+        """Candidates within the beam width (rank < k) that emit <end> join their image's finished list."""
+        ends = (chosen == END_ID) & torch.isfinite(top)  # (B, 2k)
+        ends[:, self.k :] = False
+        for image, rank in ends.nonzero().tolist():
+            if self.done[image]:
+                continue  # frozen: its best hypothesis is already certain
+            beam = image * self.k + int(beams[image, rank])
+            score = self._normalise(float(top[image, rank]), words.size(1) + 1)
+            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), alphas[beam], True))
+
+    def _survivors(self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The k best candidates that did not emit <end>, best first: scores, parent beams, words (B, k)."""
+        alive = top.masked_fill(chosen == END_ID, float("-inf"))  # (B, 2k)
+        scores, rank = alive.topk(self.k, dim=1)  # (B, k)
+        return scores, beams.gather(1, rank), chosen.gather(1, rank)
+
+    def _all_done(self, scores: torch.Tensor, length: int) -> bool:
+        """An image is done once its best finished hypothesis beats anything its live beams could still reach."""
+        reachable = self._best_reachable(scores.max(dim=1).values, length).tolist()  # (B,)
+        for image, hypotheses in enumerate(self.hypotheses):
+            if hypotheses and not self.done[image]:
+                self.done[image] = max(hypotheses).score >= reachable[image]
+        return all(self.done)
+
+    def _best_reachable(self, log_p: torch.Tensor, length: int) -> torch.Tensor:
+        """Upper bound on the normalised score of a live beam finishing at length (length, max_len]; log p only falls."""
+        if length >= self.max_len:
+            return torch.full_like(log_p, float("-inf"))
+        final_length = self.max_len if self.length_penalty > 0 else length + 1
+        return log_p / final_length**self.length_penalty
+
+    def _normalise(self, log_p: float, length: int) -> float:
+        return log_p / length**self.length_penalty
+
+    def _result(self, scores: torch.Tensor, words: torch.Tensor, alphas: torch.Tensor) -> Generation:
+        best = []
+        for image, hypotheses in enumerate(self.hypotheses):
+            if hypotheses:
+                best.append(max(hypotheses))
+            else:  # no <end> within max_len: the best partial hypothesis (survivors are sorted, beam 0 is best)
+                beam = image * self.k
+                score = self._normalise(float(scores[image, 0]), words.size(1))
+                best.append(_Hypothesis(score, words[beam].tolist(), alphas[beam], False))
+        return Generation(
+            [h.tokens for h in best],
+            torch.tensor([h.score for h in best], device=self.features.device),
+            [h.alphas for h in best],
+            [h.finished for h in best],
+        )
+
+
+# -- shared checks ------------------------------------------------------------------------------------------------
+def _check_common(features: torch.Tensor, max_len: int) -> None:
+    if features.dim() != 3:
+        raise ValueError(f"features must be (B, L, C), got shape {tuple(features.shape)}")
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+
+
+@contextmanager
+def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for the call (no dropout); the module's previous mode is restored afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

@@ -1,0 +1,178 @@
+import pytest
+import torch
+
+from captioner.errors import CaptionerError
+from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.models.decoding import Generation, beam_search, generate, greedy_decode, sample_decode
+from captioner.models.losses import caption_loss
+from captioner.text import Vocabulary
+
+B, L, C, V = 4, 9, 16, 30
+
+
+def tiny_decoder(seed: int = 2, scale: float = 3.0, **overrides) -> CaptionDecoder:
+    """Random weights, scaled up: at the default init every word is about equally likely and all captions of a
+    batch come out the same length; ×3 gives captions that end at different steps, or not at all."""
+    torch.manual_seed(seed)
+    config = dict(vocab_size=V, feature_dim=C, embed_dim=32, hidden_dim=64, attention_dim=32, dropout=0.0)
+    decoder = CaptionDecoder(DecoderConfig(**{**config, **overrides}))
+    with torch.no_grad():
+        for parameter in decoder.parameters():
+            parameter.mul_(scale)
+    return decoder
+
+
+@pytest.fixture(scope="module")
+def memorised() -> tuple[CaptionDecoder, torch.Tensor, list[list[int]]]:
+    """A decoder trained for a few seconds to say one caption for each of 3 feature sets."""
+    captions = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2]])  # (3, T+1)
+    decoder, features = tiny_decoder(scale=1.0), random_features(batch=3)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = caption_loss(decoder, decoder(features, captions), captions)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return decoder, features, [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+
+
+def random_features(seed: int = 3, batch: int = B) -> torch.Tensor:
+    return torch.randn(batch, L, C, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_well_formed(out: Generation, batch: int, max_len: int) -> None:
+    assert len(out.tokens) == len(out.alphas) == len(out.finished) == batch and out.scores.shape == (batch,)
+    for tokens, alphas, finished in zip(out.tokens, out.alphas, out.finished):
+        assert len(tokens) <= max_len and Vocabulary.end_id not in tokens
+        assert alphas.shape == (len(tokens) + int(finished), L)
+        torch.testing.assert_close(alphas.sum(-1), torch.ones(len(alphas)))
+
+
+@pytest.mark.parametrize(
+    "strategy, options", [("greedy", {}), ("sample", {"temperature": 0.7}), ("beam", {"beam_size": 3})]
+)
+def test_every_strategy_returns_tokens_scores_and_attention_per_image(strategy, options):
+    out = generate(tiny_decoder(), random_features(), strategy, max_len=7, **options)
+    assert_well_formed(out, B, max_len=7)
+
+
+def test_beam_of_one_is_greedy():
+    decoder, features = tiny_decoder(), random_features()
+    greedy = greedy_decode(decoder, features, max_len=12)
+    beam = beam_search(decoder, features, beam_size=1, max_len=12, length_penalty=0.0)
+    assert beam.tokens == greedy.tokens and beam.finished == greedy.finished
+    torch.testing.assert_close(beam.scores, greedy.scores)
+    for a, b in zip(beam.alphas, greedy.alphas):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_batched_beam_search_matches_one_image_at_a_time(length_penalty):
+    decoder, features = tiny_decoder(), random_features()
+    batched = beam_search(decoder, features, beam_size=3, max_len=10, length_penalty=length_penalty)
+    for i in range(B):
+        alone = beam_search(decoder, features[i : i + 1], beam_size=3, max_len=10, length_penalty=length_penalty)
+        assert alone.tokens[0] == batched.tokens[i] and alone.finished[0] == batched.finished[i]
+        torch.testing.assert_close(alone.scores[0], batched.scores[i])
+        torch.testing.assert_close(alone.alphas[0], batched.alphas[i])
+
+
+def test_wider_beam_finds_a_sequence_at_least_as_likely_as_greedy():
+    # typical rather than guaranteed: beam search may prune greedy's path and end lower for some image
+    for seed in range(2, 5):
+        decoder, features = tiny_decoder(seed), random_features(seed + 1)
+        greedy = greedy_decode(decoder, features, max_len=10)
+        beam = beam_search(decoder, features, beam_size=3, max_len=10, length_penalty=0.0)
+        assert (beam.scores >= greedy.scores - 1e-5).all()
+    assert (beam.scores > greedy.scores + 0.1).any()  # k distinct beams, not k copies of the greedy one
+
+
+@pytest.mark.parametrize(
+    "strategy, options", [("greedy", {}), ("beam", {"length_penalty": 0.0}), ("beam", {"length_penalty": 0.7})]
+)
+def test_scores_and_attention_match_teacher_forcing_on_the_returned_caption(strategy, options):
+    for seed in range(2, 6):
+        decoder, features = tiny_decoder(seed).eval(), random_features(seed + 1)
+        out = generate(decoder, features, strategy, max_len=10, **options)
+        for i, (tokens, finished) in enumerate(zip(out.tokens, out.finished)):
+            ended = [Vocabulary.end_id] if finished else []
+            caption = torch.tensor([[Vocabulary.start_id, *tokens, *ended]])  # (1, T+1)
+            forced = decoder(features[i : i + 1], caption)
+            log_p = forced.logits.log_softmax(-1).gather(-1, caption[:, 1:, None]).sum()
+            length = caption.size(1) - 1  # generated words, <end> included
+            expected = log_p / length ** options.get("length_penalty", 0.0)
+            torch.testing.assert_close(out.scores[i], expected, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(out.alphas[i], forced.alphas[0])  # attention history follows its beam
+
+
+def test_without_end_the_best_partial_caption_comes_back_unfinished():
+    decoder = tiny_decoder()
+    decoder.out.bias.data[Vocabulary.end_id] = -1e9  # <end> can never win
+    for strategy, options in [("greedy", {}), ("sample", {}), ("beam", {"beam_size": 3})]:
+        out = generate(decoder, random_features(), strategy, max_len=6, **options)
+        assert out.finished == [False] * B
+        assert [len(t) for t in out.tokens] == [6] * B
+        assert all(a.shape == (6, L) for a in out.alphas)
+        assert torch.isfinite(out.scores).all()
+
+
+@pytest.mark.parametrize("max_len", [1, 3])
+def test_max_len_is_respected(max_len):
+    for strategy in ("greedy", "sample", "beam"):
+        assert_well_formed(generate(tiny_decoder(), random_features(), strategy, max_len=max_len), B, max_len)
+
+
+def test_sampling_is_reproducible_with_a_seeded_generator():
+    decoder, features = tiny_decoder(), random_features()
+    first, second = (sample_decode(decoder, features, generator=torch.Generator().manual_seed(7)) for _ in range(2))
+    assert first.tokens == second.tokens
+    torch.testing.assert_close(first.scores, second.scores)
+    other = sample_decode(decoder, features, generator=torch.Generator().manual_seed(8))
+    assert other.tokens != first.tokens
+
+
+def test_cold_sampling_approaches_greedy(memorised):
+    decoder, features, expected = memorised
+    for seed in range(5):
+        cold = sample_decode(decoder, features, temperature=0.01, generator=torch.Generator().manual_seed(seed))
+        assert cold.tokens == greedy_decode(decoder, features).tokens == expected
+
+
+def test_decoding_uses_eval_mode_and_restores_the_previous_mode():
+    decoder = tiny_decoder(dropout=0.5).train()
+    features = random_features()
+    assert greedy_decode(decoder, features).tokens == greedy_decode(decoder, features).tokens  # no dropout noise
+    assert decoder.training
+    decoder.eval()
+    beam_search(decoder, features)
+    assert not decoder.training
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda d, f: sample_decode(d, f, temperature=0.0), "temperature"),
+        (lambda d, f: sample_decode(d, f, temperature=-1.0), "temperature"),
+        (lambda d, f: beam_search(d, f, beam_size=0), "beam_size"),
+        (lambda d, f: greedy_decode(d, f, max_len=0), "max_len"),
+        (lambda d, f: beam_search(d, f, max_len=0), "max_len"),
+        (lambda d, f: greedy_decode(d, f[0]), "features"),
+    ],
+)
+def test_bad_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(tiny_decoder(), random_features())
+
+
+def test_unknown_strategy_names_the_known_ones():
+    with pytest.raises(CaptionerError, match="beam, greedy, sample"):
+        generate(tiny_decoder(), random_features(), "nucleus")
+
+
+def test_greedy_and_beam_recover_memorised_captions(memorised):
+    decoder, features, expected = memorised
+    greedy = greedy_decode(decoder, features)
+    beam = beam_search(decoder, features, beam_size=3)
+    assert greedy.tokens == beam.tokens == expected
+    assert greedy.finished == beam.finished == [True] * 3
+    assert [len(a) for a in beam.alphas] == [4, 3, 5]
