@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from captioner.errors import CaptionerError
-from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder, DecoderConfig
 from captioner.models.decoding import Generation, beam_search, generate, greedy_decode, sample_decode
 from captioner.models.losses import caption_loss
 from captioner.text import Vocabulary
@@ -77,14 +77,15 @@ def test_batched_beam_search_matches_one_image_at_a_time(length_penalty):
         torch.testing.assert_close(alone.alphas[0], batched.alphas[i])
 
 
-def test_wider_beam_finds_a_sequence_at_least_as_likely_as_greedy():
-    # typical rather than guaranteed: beam search may prune greedy's path and end lower for some image
+def test_wider_beam_finds_more_likely_captions_than_greedy():
+    # Beam search may prune greedy's path for a single image (it is a heuristic), so the claim is on aggregate:
+    # over a batch, its captions are more likely, and strictly so for some image (k distinct beams, not k copies).
     for seed in range(2, 5):
         decoder, features = tiny_decoder(seed), random_features(seed + 1)
         greedy = greedy_decode(decoder, features, max_len=10)
         beam = beam_search(decoder, features, beam_size=3, max_len=10, length_penalty=0.0)
-        assert (beam.scores >= greedy.scores - 1e-5).all()
-    assert (beam.scores > greedy.scores + 0.1).any()  # k distinct beams, not k copies of the greedy one
+        assert beam.scores.sum() >= greedy.scores.sum()
+        assert (beam.scores > greedy.scores + 0.1).any()
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,8 @@ def test_scores_and_attention_match_teacher_forcing_on_the_returned_caption(stra
             ended = [Vocabulary.end_id] if finished else []
             caption = torch.tensor([[Vocabulary.start_id, *tokens, *ended]])  # (1, T+1)
             forced = decoder(features[i : i + 1], caption)
-            log_p = forced.logits.log_softmax(-1).gather(-1, caption[:, 1:, None]).sum()
+            logits = forced.logits.index_fill(-1, torch.tensor(NEVER_GENERATED), float("-inf"))  # as in generation
+            log_p = logits.log_softmax(-1).gather(-1, caption[:, 1:, None]).sum()
             length = caption.size(1) - 1  # generated words, <end> included
             expected = log_p / length ** options.get("length_penalty", 0.0)
             torch.testing.assert_close(out.scores[i], expected, atol=1e-4, rtol=1e-4)

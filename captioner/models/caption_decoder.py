@@ -14,6 +14,7 @@ from captioner.models.attention import (
 )
 
 CELLS: dict[str, type[nn.RNNCellBase]] = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
+NEVER_GENERATED = (0, 1)  # <pad>, <start>: masked out of generation steps
 GATE_WIDTH = {"scalar": lambda channels: 1, "vector": lambda channels: channels}
 
 
@@ -161,7 +162,9 @@ class CaptionDecoder(nn.Module):
         embedded = self.embedding(tokens)  # (B, E)
         alpha, context, _, _ = self._attend(memory, state, self.inference_mode_for_context())
         state = self._recur(torch.cat([embedded, context], dim=-1), state)
-        return StepOutput(self._logits(embedded, state.h[-1], context), alpha, state)
+        logits = self._logits(embedded, state.h[-1], context)
+        logits[:, list(NEVER_GENERATED)] = float("-inf")  # (B, V)
+        return StepOutput(logits, alpha, state)
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
         """Teacher forcing. features (B, L, C), captions (B, T+1) = <start> w_1 … <end> <pad>… → logits for captions[:, 1:].
