@@ -1,0 +1,167 @@
+"""COCO-format caption data (any captions JSON + an image folder), with reproducible subsets. No Lightning here."""
+
+import contextlib
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import Dataset
+
+from captioner.data.images import load_image
+from captioner.errors import CaptionerError
+from captioner.text import Vocabulary
+
+
+@dataclass
+class SubsetSpec:
+    """Which images of a split to use: a count, a fraction (seeded random draw), or a Karpathy split file."""
+
+    max_images: int | None = None
+    fraction: float | None = None
+    seed: int = 0
+    karpathy_file: str | None = None
+    karpathy_split: str | None = None  # train (includes restval) | val | test
+
+    def select(self, image_ids: list[int]) -> list[int]:
+        ids = sorted(image_ids)
+        if self.karpathy_file:
+            wanted = karpathy_ids(self.karpathy_file, self.karpathy_split or "train")
+            ids = [i for i in ids if i in wanted]
+        if self.fraction is not None:
+            if not 0 < self.fraction <= 1:
+                raise CaptionerError(f"subset fraction must be in (0, 1], got {self.fraction}")
+            ids = sorted(random.Random(self.seed).sample(ids, max(1, round(len(ids) * self.fraction))))
+        if self.max_images is not None:
+            if self.max_images < 1:
+                raise CaptionerError(f"max_images must be positive, got {self.max_images}")
+            ids = sorted(random.Random(self.seed).sample(ids, min(self.max_images, len(ids))))
+        return ids
+
+
+def karpathy_ids(path: str | Path, split: str) -> set[int]:
+    """COCO ids of one split of a Karpathy `dataset_coco.json` ("train" includes "restval")."""
+    data = read_json(path)
+    splits = {"train": {"train", "restval"}}.get(split, {split})
+    try:
+        return {int(img["cocoid"]) for img in data["images"] if img["split"] in splits}
+    except (KeyError, TypeError):
+        raise CaptionerError(f"{path}: not a Karpathy split file (expected images with cocoid and split)") from None
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise CaptionerError(f"annotation file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CaptionerError(f"{path}: invalid JSON ({e})") from None
+
+
+def load_coco_captions(path: str | Path):
+    """A `pycocotools.coco.COCO` over a captions file, after checking the fields captioning needs."""
+    from pycocotools.coco import COCO
+
+    data = read_json(path)
+    _check_captions_json(data, path)
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
+
+
+def _check_captions_json(data: Any, path: str | Path) -> None:
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
+        raise CaptionerError(f"{path}: not a COCO captions file (needs 'images' and 'annotations' lists)")
+    for field, items, keys in (("images", data["images"], ("id", "file_name")), ("annotations", data["annotations"], ("image_id", "caption"))):
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or any(k not in item for k in keys):
+                raise CaptionerError(f"{path}: {field}[{i}] lacks {' or '.join(keys)}")
+    known = {img["id"] for img in data["images"]}
+    orphans = [a["image_id"] for a in data["annotations"] if a["image_id"] not in known]
+    if orphans:
+        raise CaptionerError(f"{path}: {len(orphans)} captions refer to image ids not in 'images' (e.g. {orphans[0]})")
+
+
+class CocoCaptions(Dataset):
+    """Captions of a COCO-format file. mode="train": one sample per caption; mode="eval": one per image.
+
+    Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
+    image decoding.
+    """
+
+    def __init__(
+        self,
+        annotations: str | Path,
+        images_dir: str | Path,
+        transform: Callable | None = None,
+        vocab: Vocabulary | None = None,
+        mode: str = "train",
+        subset: SubsetSpec | None = None,
+        features: Any = None,
+        max_caption_len: int | None = None,
+        skip_missing: bool = False,
+    ) -> None:
+        if mode not in ("train", "eval"):
+            raise ValueError(f"mode must be train or eval, got {mode!r}")
+        if (transform is None) == (features is None):
+            raise ValueError("give exactly one of transform (read images) or features (a feature cache)")
+        if mode == "train" and vocab is None:
+            raise ValueError("training samples need a vocabulary to encode captions")
+        self.annotations, self.images_dir = Path(annotations), Path(images_dir)
+        self.transform, self.vocab, self.mode, self.features = transform, vocab, mode, features
+        self.max_caption_len = max_caption_len
+        coco = load_coco_captions(annotations)
+        self._files = {img_id: coco.imgs[img_id]["file_name"] for img_id in coco.imgs}
+        self._captions = {i: [str(a["caption"]).strip() for a in coco.imgToAnns[i]] for i in coco.imgToAnns}
+        ids = (subset or SubsetSpec()).select(list(self._captions))
+        self.image_ids = self._available(ids, skip_missing)
+        self._items = [(i, c) for i in self.image_ids for c in self._captions[i]] if mode == "train" else self.image_ids
+
+    def _available(self, ids: list[int], skip_missing: bool) -> list[int]:
+        if self.features is not None:
+            missing = [i for i in ids if i not in self.features]
+            what = f"feature cache {getattr(self.features, 'path', '')}"
+        else:
+            missing = [i for i in ids if not (self.images_dir / self._files[i]).is_file()]
+            what = f"image folder {self.images_dir}"
+        if missing and not skip_missing:
+            example = self._files[missing[0]]
+            raise CaptionerError(f"{self.annotations}: {len(missing)} of {len(ids)} images are not in the {what} (e.g. {example})")
+        return [i for i in ids if i not in set(missing)]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> dict:
+        if self.mode == "train":
+            image_id, caption = self._items[index]
+            ids = self.vocab.encode(caption)
+            if self.max_caption_len and len(ids) > self.max_caption_len + 2:
+                ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
+            return {**self._visual(image_id), "caption": torch.tensor(ids), "image_id": image_id}
+        image_id = self._items[index]
+        return {**self._visual(image_id), "image_id": image_id, "references": self._captions[image_id]}
+
+    def _visual(self, image_id: int) -> dict:
+        if self.features is not None:
+            return {"features": torch.from_numpy(self.features[image_id])}
+        return {"image": self.transform(load_image(self.image_path(image_id)))}
+
+    def image_path(self, image_id: int) -> Path:
+        return self.images_dir / self._files[image_id]
+
+    def captions_for(self, image_id: int) -> list[str]:
+        return self._captions[image_id]
+
+    def references(self) -> dict[int, list[str]]:
+        return {i: self._captions[i] for i in self.image_ids}
+
+    def all_captions(self) -> list[str]:
+        return [c for i in self.image_ids for c in self._captions[i]]

@@ -1,0 +1,48 @@
+"""One collate function for every task: stacks fixed-size tensors, pads token sequences, lists the rest."""
+
+from collections.abc import Callable
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+
+def _stack(name: str, dtype: torch.dtype | None = None) -> Callable[[list], dict]:
+    def collect(values: list) -> dict:
+        stacked = torch.stack([torch.as_tensor(v) for v in values])
+        return {name: stacked.to(dtype) if dtype else stacked}
+
+    return collect
+
+
+def _pad(name: str, lengths: str, mask: str) -> Callable[[list], dict]:
+    def collect(values: list) -> dict:
+        padded = pad_sequence(values, batch_first=True, padding_value=0)  # (B, T_max), 0 = <pad>
+        sizes = torch.tensor([len(v) for v in values])
+        return {name: padded, lengths: sizes, mask: torch.arange(padded.size(1)) < sizes.unsqueeze(1)}
+
+    return collect
+
+
+def _ids(name: str) -> Callable[[list], dict]:
+    return lambda values: {name: torch.tensor(values, dtype=torch.long)}
+
+
+# sample key → how its values become batch entries
+COLLATORS: dict[str, Callable[[list], dict]] = {
+    "image": _stack("images"),
+    "features": _stack("features", torch.float32),  # caches hold float16
+    "target": _stack("targets", torch.float32),
+    "caption": _pad("captions", "lengths", "mask"),
+    "question": _pad("questions", "question_lengths", "question_mask"),
+    "image_id": _ids("image_ids"),
+    "question_id": _ids("question_ids"),
+}
+
+
+def collate(samples: list[dict]) -> dict:
+    """List of sample dicts → batch dict (see COLLATORS); unknown keys become plain lists under the same name."""
+    batch: dict = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        batch.update(COLLATORS[key](values) if key in COLLATORS else {key: values})
+    return batch

@@ -1,0 +1,77 @@
+"""LightningDataModules: thin wrappers that pick datasets and loaders; the data code itself knows no Lightning."""
+
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from captioner.data.coco import CocoCaptions, SubsetSpec
+from captioner.data.collate import collate
+from captioner.data.features import FeatureCache
+from captioner.encoders import ImageEncoder
+from captioner.text import Vocabulary
+
+
+@dataclass
+class CaptionDataConfig:
+    train_annotations: str = "data/coco/annotations/captions_train2014.json"
+    val_annotations: str = "data/coco/annotations/captions_val2014.json"
+    images_dir: str = "data/coco/train2014"
+    val_images_dir: str | None = None  # defaults to images_dir
+    features_dir: str | None = None  # a cache from `captioner extract-features`: no image decoding
+    vocab_min_count: int = 5
+    vocab_max_size: int | None = None
+    max_caption_len: int = 20
+    max_images: int | None = None  # training subset: a count ...
+    fraction: float | None = None  # ... or a fraction (seeded) ...
+    subset_seed: int = 0
+    karpathy_file: str | None = None  # ... or a Karpathy dataset_coco.json split
+    val_max_images: int | None = None
+    batch_size: int = 64
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.num_workers < 0 or self.max_caption_len < 1 or self.vocab_min_count < 1:
+            raise ValueError("batch_size, max_caption_len and vocab_min_count must be positive and num_workers ≥ 0")
+
+
+def loader_options(num_workers: int) -> dict:
+    """Decoding in worker processes; pinned memory only when a GPU will receive the batches."""
+    return {
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,
+        "pin_memory": torch.cuda.is_available(),
+        "collate_fn": collate,
+    }
+
+
+class CaptionDataModule(pl.LightningDataModule):
+    def __init__(self, config: CaptionDataConfig, encoder: ImageEncoder, vocab: Vocabulary | None = None) -> None:
+        super().__init__()
+        self.config = c = config
+        source = self._source(encoder)
+        train_subset = SubsetSpec(c.max_images, c.fraction, c.subset_seed, c.karpathy_file, "train" if c.karpathy_file else None)
+        probe = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, **source)
+        self.vocab = vocab or Vocabulary.build(probe.all_captions(), c.vocab_min_count, c.vocab_max_size)
+        self.train_set = CocoCaptions(
+            c.train_annotations, c.images_dir, vocab=self.vocab, mode="train", subset=train_subset,
+            max_caption_len=c.max_caption_len, **source,
+        )
+        self.val_set = CocoCaptions(
+            c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
+            subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, **source,
+        )
+
+    def _source(self, encoder: ImageEncoder) -> dict:
+        if self.config.features_dir is None:
+            return {"transform": encoder.transform}
+        cache = FeatureCache(self.config.features_dir)
+        cache.check_compatible(encoder.describe())
+        return {"features": cache}
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, drop_last=False, **loader_options(self.config.num_workers))
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.config.batch_size, **loader_options(self.config.num_workers))
