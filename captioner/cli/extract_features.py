@@ -1,0 +1,41 @@
+"""captioner extract-features --annotations A.json [B.json ...] --images DIR --out CACHE [--encoder NAME]"""
+
+import argparse
+
+from captioner.cli.caption import positive_int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", nargs="+", required=True, help="COCO-format captions file(s) naming the images")
+    parser.add_argument("--images", required=True, help="image folder")
+    parser.add_argument("--out", required=True, help="cache folder to create")
+    parser.add_argument("--encoder", default="efficientnet_lite0")
+    parser.add_argument("--image-size", type=positive_int, default=224)
+    parser.add_argument("--pool-size", type=positive_int)
+    parser.add_argument("--weights-path", help="local weights file for the encoder")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    parser.add_argument("--force", action="store_true", help="replace an existing cache")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from captioner.data.coco import load_coco_captions
+    from captioner.data.features import extract_features
+    from captioner.encoders import build_encoder
+
+    images: dict[int, Path] = {}
+    for annotations in args.annotations:
+        coco = load_coco_captions(annotations)
+        images.update({i: Path(args.images) / img["file_name"] for i, img in coco.imgs.items()})
+    encoder = build_encoder(
+        args.encoder, weights_path=args.weights_path, image_size=args.image_size, pool_size=args.pool_size
+    )
+    cache, stats = extract_features(encoder, images, args.out, args.batch_size, args.workers, overwrite=args.force)
+    grid = "×".join(map(str, encoder.grid_size))
+    print(f"cached {stats['images']} grids ({grid}×{encoder.channels}, float16) in {cache.path}: "
+          f"{stats['images_per_s']:.1f} images/s, {len(stats['failed'])} unreadable")
+    for error in stats["failed"][:10]:
+        print(f"  skipped: {error}")
+    return 0

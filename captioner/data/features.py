@@ -1,0 +1,134 @@
+"""Feature cache: a frozen encoder's grids, stored once as float16 in a memory-mapped .npy, keyed by image id.
+
+Layout of a cache folder: `features.npy` (N, L, C) float16, `index.json` {image_id: row}, `meta.json` (the
+encoder's description and its hash). Reading maps the file lazily, so memory stays O(batch) and the object
+pickles cheaply into DataLoader workers.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from captioner.data.images import load_image
+from captioner.encoders import ImageEncoder
+from captioner.errors import CaptionerError
+
+
+def describe_hash(description: dict) -> str:
+    return hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FeatureCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.meta = json.loads((self.path / "meta.json").read_text())
+            self._index = {int(k): v for k, v in json.loads((self.path / "index.json").read_text()).items()}
+        except FileNotFoundError:
+            raise CaptionerError(f"{self.path} is not a feature cache (run captioner extract-features)") from None
+        except json.JSONDecodeError as e:
+            raise CaptionerError(f"{self.path}: corrupt feature cache metadata ({e})") from None
+        self._array: np.ndarray | None = None
+
+    def _features(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path / "features.npy", mmap_mode="r")
+        return self._array
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_array": None}  # workers re-open the map
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, image_id: int) -> bool:
+        return image_id in self._index
+
+    def __getitem__(self, image_id: int) -> np.ndarray:
+        """(L, C) float16 grid of one image (a copy, so the map can close)."""
+        return np.array(self._features()[self._index[image_id]])
+
+    def check_compatible(self, description: dict) -> None:
+        """Refuse a cache made by another encoder or preprocessing, naming what differs."""
+        cached = self.meta["encoder"]
+        if describe_hash(cached) == describe_hash(description):
+            return
+        diffs = [f"{k} {cached.get(k)!r} vs {description.get(k)!r}" for k in sorted(set(cached) | set(description)) if cached.get(k) != description.get(k)]
+        raise CaptionerError(
+            f"feature cache {self.path} is stale for this model ({'; '.join(diffs)}); re-run captioner extract-features"
+        )
+
+
+class _ImageFiles(Dataset):
+    def __init__(self, items: list[tuple[int, Path]], transform) -> None:
+        self.items, self.transform = items, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            return index, self.transform(load_image(self.items[index][1])), ""
+        except CaptionerError as e:
+            return index, None, str(e)
+
+
+def _keep_readable(batch: list) -> tuple[list[int], torch.Tensor | None, list[str]]:
+    good = [(i, x) for i, x, _ in batch if x is not None]
+    errors = [e for _, x, e in batch if x is None]
+    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, errors
+
+
+@torch.inference_mode()
+def extract_features(
+    encoder: ImageEncoder,
+    images: dict[int, Path],
+    out_dir: str | Path,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    overwrite: bool = False,
+) -> tuple[FeatureCache, dict]:
+    """Run the frozen encoder once over `images` (id → path); returns the cache and stats (images/s, failures)."""
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise CaptionerError(f"{out} already exists; pass --force to overwrite the feature cache")
+    encoder.eval()
+    items = sorted(images.items())
+    L, C = encoder.num_locations, encoder.channels
+    tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
+    array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
+    loader = DataLoader(_ImageFiles(items, encoder.transform), batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_readable)
+    written, failures, start = [], [], time.perf_counter()
+    for rows, pixels, errors in loader:
+        failures += errors
+        if pixels is not None:
+            array[rows] = encoder(pixels).numpy().astype(np.float16)  # (b, L, C)
+            written += rows
+    array.flush()
+    seconds = time.perf_counter() - start
+    _write_meta(tmp, encoder, items, written, failures)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    stats = {"images": len(written), "failed": failures, "seconds": seconds, "images_per_s": len(written) / max(seconds, 1e-9)}
+    return FeatureCache(out), stats
+
+
+def _write_meta(folder: Path, encoder: ImageEncoder, items: list, written: list[int], failures: list[str]) -> None:
+    description = encoder.describe()
+    index = {str(items[row][0]): row for row in written}
+    (folder / "index.json").write_text(json.dumps(index))
+    meta = {"encoder": description, "hash": describe_hash(description), "images": len(written), "failed": failures}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
