@@ -1,0 +1,112 @@
+"""`Captioner`: load a model file and caption images, returning words and the attention map of each word."""
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from captioner.checkpoint import half_state, load_model_file, load_state_checked, save_model_file
+from captioner.config import EncoderConfig, build_section
+from captioner.data.images import load_image
+from captioner.encoders import ImageEncoder, encoder_from_config
+from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.models.decoding import generate
+from captioner.text import Vocabulary
+
+SHIPPED_CHECKPOINT = Path(__file__).parent / "assets" / "captioner-coco-mini.pt"
+
+
+@dataclass
+class Caption:
+    text: str
+    words: list[str]
+    alphas: np.ndarray  # (T, L): one attention map per generated word (+ <end> when produced)
+    score: float
+
+
+class Captioner:
+    """Encoder + decoder + vocabulary, ready to caption. `Captioner.load()` with no path loads the shipped model."""
+
+    def __init__(self, encoder: ImageEncoder, decoder: CaptionDecoder, vocab: Vocabulary, encoder_config: EncoderConfig, meta: dict | None = None) -> None:
+        self.encoder, self.decoder, self.vocab = encoder.eval(), decoder.eval(), vocab
+        self.encoder_config = encoder_config
+        self.meta = meta or {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.decoder.parameters()).device
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        return self.encoder.grid_size
+
+    def to(self, device: str | torch.device) -> "Captioner":
+        self.encoder.to(device)
+        self.decoder.to(device)
+        return self
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        stores_encoder = self.encoder_config.trainable_stages > 0 or not self.encoder_config.pretrained
+        payload = {
+            "encoder": dataclasses.asdict(self.encoder_config),
+            "encoder_state": half_state(self.encoder.state_dict()) if stores_encoder else None,
+            "decoder_config": dataclasses.asdict(self.decoder.config),
+            "decoder_state": half_state(self.decoder.state_dict()),
+            "vocab": self.vocab.itos,
+            "meta": self.meta,
+        }
+        return save_model_file(path, "caption", payload, force=force)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> "Captioner":
+        path = Path(path) if path is not None else SHIPPED_CHECKPOINT
+        payload = load_model_file(path, "caption")
+        encoder_config = build_section("checkpoint encoder", EncoderConfig, payload["encoder"])
+        encoder = encoder_from_config(encoder_config, pretrained=payload["encoder_state"] is None and encoder_config.pretrained)
+        if payload["encoder_state"] is not None:
+            load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+        vocab = Vocabulary.from_dict({"itos": payload["vocab"]})
+        decoder_config = build_section("checkpoint decoder", DecoderConfig, payload["decoder_config"])
+        if decoder_config.vocab_size != len(vocab) or decoder_config.feature_dim != encoder.channels:
+            raise_mismatch(path, decoder_config, len(vocab), encoder)
+        decoder = CaptionDecoder(decoder_config)
+        load_state_checked(decoder, payload["decoder_state"], "decoder", path)
+        return cls(encoder, decoder, vocab, encoder_config, payload.get("meta")).to(device)
+
+    # -- captioning ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def caption(
+        self, images: Sequence[str | Path | Image.Image], beam_size: int = 3, max_len: int = 20, batch_size: int = 16
+    ) -> list[Caption]:
+        """Caption images (paths or PIL images); beam_size=1 is greedy decoding."""
+        results: list[Caption] = []
+        for start in range(0, len(images), batch_size):
+            chunk = [img if isinstance(img, Image.Image) else load_image(img) for img in images[start : start + batch_size]]
+            pixels = torch.stack([self.encoder.transform(img.convert("RGB")) for img in chunk]).to(self.device)
+            results += self.caption_features(self.encoder(pixels), beam_size, max_len)
+        return results
+
+    @torch.no_grad()
+    def caption_features(self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20) -> list[Caption]:
+        """Grid features (B, L, C) → captions (skips the encoder; used with feature caches)."""
+        strategy = {"strategy": "beam", "beam_size": beam_size} if beam_size > 1 else {"strategy": "greedy"}
+        out = generate(self.decoder, features.to(self.device).float(), max_len=max_len, **strategy)
+        captions = []
+        for tokens, score, alphas in zip(out.tokens, out.scores.tolist(), out.alphas):
+            words = self.vocab.decode_tokens(tokens)
+            captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score))
+        return captions
+
+
+def raise_mismatch(path: Path, config: DecoderConfig, vocab_size: int, encoder: ImageEncoder) -> None:
+    from captioner.errors import CaptionerError
+
+    raise CaptionerError(
+        f"{path}: inconsistent checkpoint: decoder expects vocabulary {config.vocab_size} / features {config.feature_dim}, "
+        f"file has vocabulary {vocab_size} and encoder {encoder.name} gives {encoder.channels} channels"
+    )

@@ -1,0 +1,3 @@
+"""Importing this module registers every task with `captioner.config.TASKS`."""
+
+from captioner.training import caption_task  # noqa: F401
