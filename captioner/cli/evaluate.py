@@ -1,0 +1,58 @@
+"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--beam K] [--out DIR]"""
+
+import argparse
+from pathlib import Path
+
+from captioner.cli.caption import positive_int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="model file (default: the shipped COCO model)")
+    parser.add_argument("--annotations", required=True, help="COCO-format captions JSON with the references")
+    parser.add_argument("--images", required=True, help="folder with the images")
+    parser.add_argument("--features", help="feature cache from `captioner extract-features` (skips image decoding)")
+    parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
+    parser.add_argument("--max-len", type=positive_int, default=20)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    parser.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
+    parser.add_argument("--out", help="write results.json (COCO results format) and scores.json here")
+    parser.add_argument("--force", action="store_true", help="overwrite existing result files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+
+    from captioner.data.collate import collate
+    from captioner.evaluation.caption_metrics import evaluate_captions, write_coco_results, write_scores
+    from captioner.evaluation.run import caption_batches
+    from captioner.inference import Captioner
+
+    out = Path(args.out) if args.out else None
+    if out and not args.force and any((out / name).exists() for name in ("results.json", "scores.json")):
+        from captioner.errors import CaptionerError
+
+        raise CaptionerError(f"{out} already holds results; pass --force to overwrite them")
+    captioner = Captioner.load(args.checkpoint)
+    dataset = _eval_dataset(args, captioner)
+    loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate, num_workers=args.workers)
+    results = caption_batches(captioner, loader, beam_size=args.beam, max_len=args.max_len)
+    references = {i: dataset.captions_for(i) for i in results}
+    scores = evaluate_captions(results, references)
+    print(f"{len(results)} images, beam {args.beam}: {scores}")
+    if out:
+        write_coco_results(results, out / "results.json")
+        write_scores(scores, out / "scores.json")
+    return 0
+
+
+def _eval_dataset(args: argparse.Namespace, captioner):
+    from captioner.data.coco import CocoCaptions, SubsetSpec
+    from captioner.data.features import FeatureCache
+
+    subset = SubsetSpec(max_images=args.max_images) if args.max_images else None
+    if args.features:
+        cache = FeatureCache(args.features)
+        cache.check_compatible(captioner.encoder.describe())
+        return CocoCaptions(args.annotations, args.images, features=cache, mode="eval", subset=subset)
+    return CocoCaptions(args.annotations, args.images, transform=captioner.encoder.transform, mode="eval", subset=subset)
