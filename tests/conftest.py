@@ -15,3 +15,13 @@ def coco_mini() -> Path:
     if not (COCO_MINI / "captions_val.json").is_file():
         pytest.skip("../shared/data/coco-mini is not present")
     return COCO_MINI
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory) -> Path:
+    """A small synthetic shapes dataset, generated once per test session."""
+    from captioner.data.shapes import make_shapes
+
+    out = tmp_path_factory.mktemp("shapes")
+    make_shapes(out, n_images=40, seed=0, size=64)
+    return out
