@@ -4,6 +4,7 @@ A run config has the sections `task`, `seed`, `encoder`, `data`, `model`, `optim
 (registered in `captioner.training.tasks`) says which dataclasses its `data` and `model` sections fill.
 """
 
+import copy
 import dataclasses
 import types
 import typing
@@ -96,7 +97,7 @@ SECTIONS = {"encoder": EncoderConfig, "optim": OptimConfig, "trainer": TrainerCo
 
 def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (), raw: dict | None = None) -> RunConfig:
     """Read a YAML file (or a dict), apply `a.b=value` overrides, and type-check every section."""
-    data = _read_yaml(Path(path)) if path is not None else dict(raw or {})
+    data = _read_yaml(Path(path)) if path is not None else copy.deepcopy(raw or {})
     for item in overrides:
         _apply_override(data, item)
     unknown = set(data) - {"task", "seed", "data", "model", *SECTIONS}
