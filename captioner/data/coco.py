@@ -69,6 +69,8 @@ def load_coco_captions(path: str | Path):
 
     data = read_json(path)
     _check_captions_json(data, path)
+    for number, annotation in enumerate(data["annotations"], start=1):
+        annotation.setdefault("id", number)  # hand-made files often omit ids; pycocotools needs them
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
