@@ -109,6 +109,7 @@ class CocoCaptions(Dataset):
         features: Any = None,
         max_caption_len: int | None = None,
         skip_missing: bool = False,
+        fail_fast: bool = True,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be train or eval, got {mode!r}")
@@ -118,7 +119,7 @@ class CocoCaptions(Dataset):
             raise ValueError("training samples need a vocabulary to encode captions")
         self.annotations, self.images_dir = Path(annotations), Path(images_dir)
         self.transform, self.vocab, self.mode, self.features = transform, vocab, mode, features
-        self.max_caption_len = max_caption_len
+        self.max_caption_len, self.fail_fast = max_caption_len, fail_fast
         coco = load_coco_captions(annotations)
         self._files = {img_id: coco.imgs[img_id]["file_name"] for img_id in coco.imgs}
         self._captions = {i: [str(a["caption"]).strip() for a in coco.imgToAnns[i]] for i in coco.imgToAnns}
@@ -147,14 +148,22 @@ class CocoCaptions(Dataset):
             ids = self.vocab.encode(caption)
             if self.max_caption_len and len(ids) > self.max_caption_len + 2:
                 ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
-            return {**self._visual(image_id), "caption": torch.tensor(ids), "image_id": image_id}
+            visual = self._visual(image_id)
+            return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
         image_id = self._items[index]
-        return {**self._visual(image_id), "image_id": image_id, "references": self._captions[image_id]}
+        visual = self._visual(image_id)
+        return visual if "skipped" in visual else {**visual, "image_id": image_id, "references": self._captions[image_id]}
 
     def _visual(self, image_id: int) -> dict:
+        """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""
         if self.features is not None:
             return {"features": torch.from_numpy(self.features[image_id])}
-        return {"image": self.transform(load_image(self.image_path(image_id)))}
+        try:
+            return {"image": self.transform(load_image(self.image_path(image_id)))}
+        except CaptionerError as e:
+            if self.fail_fast:
+                raise
+            return {"skipped": str(e)}
 
     def image_path(self, image_id: int) -> Path:
         return self.images_dir / self._files[image_id]

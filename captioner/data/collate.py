@@ -40,8 +40,15 @@ COLLATORS: dict[str, Callable[[list], dict]] = {
 
 
 def collate(samples: list[dict]) -> dict:
-    """List of sample dicts → batch dict (see COLLATORS); unknown keys become plain lists under the same name."""
-    batch: dict = {}
+    """List of sample dicts → batch dict (see COLLATORS); unknown keys become plain lists under the same name.
+
+    Samples of unreadable images ({"skipped": reason}) are left out; their reasons travel in batch["skipped"].
+    """
+    skipped = [s["skipped"] for s in samples if "skipped" in s]
+    samples = [s for s in samples if "skipped" not in s]
+    batch: dict = {"skipped": skipped} if skipped else {}
+    if not samples:
+        return batch
     for key in samples[0]:
         values = [s[key] for s in samples]
         batch.update(COLLATORS[key](values) if key in COLLATORS else {key: values})

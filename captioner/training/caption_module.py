@@ -11,6 +11,7 @@ from captioner.models.caption_decoder import CaptionDecoder
 from captioner.models.decoding import generate
 from captioner.models.losses import caption_loss
 from captioner.text import Vocabulary, tokenize
+from captioner.training.guards import check_finite, report_skipped
 from captioner.training.optim import build_optimizer
 
 
@@ -40,15 +41,19 @@ class CaptioningModule(pl.LightningModule):
     def model_step(self, features: torch.Tensor, captions: torch.Tensor) -> dict[str, torch.Tensor]:
         return caption_loss(self.decoder, self.decoder(features, captions), captions)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if not report_skipped(self, batch):
+            return None  # every image of this batch was unreadable
         terms = self.model_step(self.encode(batch), batch["captions"])
-        loss = terms["loss"]
+        loss = check_finite(terms["loss"], self.global_step)
         batch_size = len(batch["captions"])
         self.log("train/loss", terms.pop("loss"), prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=batch_size)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        if not report_skipped(self, batch):
+            return
         features = self.encode(batch)  # once per image, whatever the number of its references
         captions, owners = self._reference_batch(batch["references"])
         terms = self.model_step(features.index_select(0, owners), captions)  # (R, L, C): grid repeated per reference

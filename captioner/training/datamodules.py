@@ -30,6 +30,7 @@ class CaptionDataConfig:
     val_max_images: int | None = None
     batch_size: int = 64
     num_workers: int = 2
+    fail_fast: bool = False  # stop at the first unreadable image instead of skipping and reporting it
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_workers < 0 or self.max_caption_len < 1 or self.vocab_min_count < 1:
@@ -56,11 +57,11 @@ class CaptionDataModule(pl.LightningDataModule):
         self.vocab = vocab or Vocabulary.build(probe.all_captions(), c.vocab_min_count, c.vocab_max_size)
         self.train_set = CocoCaptions(
             c.train_annotations, c.images_dir, vocab=self.vocab, mode="train", subset=train_subset,
-            max_caption_len=c.max_caption_len, **source,
+            max_caption_len=c.max_caption_len, fail_fast=c.fail_fast, **source,
         )
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
-            subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, **source,
+            subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast, **source,
         )
 
     def _source(self, encoder: ImageEncoder) -> dict:
