@@ -59,6 +59,7 @@ class TrainerConfig:
     limit_train_batches: float | None = None
     limit_val_batches: float | None = None
     fast_dev_run: bool = False
+    checkpoint_every_n_steps: int | None = None  # also save last.ckpt mid-epoch, for --resume after a crash
     logger: str = "csv"  # csv | tensorboard | none
     progress_bar: bool = True
     deterministic: bool = False

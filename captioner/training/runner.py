@@ -36,10 +36,11 @@ def train(config: RunConfig, resume: bool = False, force: bool = False) -> Train
     module, datamodule = spec.build(config)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
-    checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="best-{step}", monitor=spec.monitor, mode=spec.mode, save_last=True
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best-{step}", monitor=spec.monitor, mode=spec.mode)
+    latest = ModelCheckpoint(  # only last.ckpt: at every epoch end, and every N steps when asked
+        dirpath=out / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=config.trainer.checkpoint_every_n_steps
     )
-    trainer = _build_trainer(config, out, [checkpoint])
+    trainer = _build_trainer(config, out, [checkpoint, latest])
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     if checkpoint.best_model_path:
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
