@@ -1,91 +1,157 @@
 """Attention figures in the style of Show, Attend and Tell: the image, then one panel per word with its map.
 
-Uses matplotlib's object API with the Agg canvas (no pyplot global state), imported lazily.
+Uses matplotlib's object API with the Agg canvas (no pyplot global state, so it is thread-safe),
+imported lazily inside the functions so that importing this module stays cheap.
 """
 
 import os
-import tempfile
+import textwrap
+import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+PANEL_INCHES = 2.2  # one panel per word, as in the paper's figures
+DPI = 100
+MAX_SIDE = 2 * int(PANEL_INCHES * DPI)  # images are shrunk to this before drawing: big photos stay fast
 
-def upsample_attention(alpha: np.ndarray, grid_size: tuple[int, int], image_size: tuple[int, int], smooth: bool = True) -> np.ndarray:
-    """α (L,) over an h×w grid (row-major, as `flatten(2)`) → (H, W) map in [0, 1] at the image size (W, H)."""
+
+def upsample_attention(
+    alpha: np.ndarray, grid_size: tuple[int, int], image_size: tuple[int, int], smooth: bool = True
+) -> np.ndarray:
+    """α (L,) over an h×w grid (row-major, as `flatten(2)`) → (H, W) map in [0, 1] at the image size (W, H).
+
+    smooth=True upsamples bicubically (a soft blob, like the paper's Gaussian-blurred maps); smooth=False
+    upsamples by nearest neighbour (one block per grid cell). A flat map (uniform attention) is all ones.
+    """
     h, w = grid_size
-    alpha = np.asarray(alpha, dtype=np.float32)
+    alpha = np.nan_to_num(np.asarray(alpha, dtype=np.float32))
     if alpha.shape != (h * w,):
-        raise ValueError(f"attention has {alpha.size} weights but the grid is {h}×{w}={h * w}")
-    grid = Image.fromarray(alpha.reshape(h, w))  # (h, w) float image
+        raise ValueError(f"attention has shape {alpha.shape} ({alpha.size} weights) but the grid is {h}×{w}={h * w}")
+    grid = Image.fromarray(alpha.reshape(h, w), mode="F")  # (L,) → (h, w), row-major
     resample = Image.Resampling.BICUBIC if smooth else Image.Resampling.NEAREST
-    values = np.asarray(grid.resize(image_size, resample), dtype=np.float32)  # (H, W)
-    values = values - values.min()
-    return values / values.max() if values.max() > 0 else values
+    values = np.asarray(grid.resize(tuple(image_size), resample), dtype=np.float32)  # (H, W)
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-6 * max(abs(high), abs(low), 1e-12):
+        return np.ones_like(values)
+    return (values - low) / (high - low)
 
 
-def _figure(rows: int, columns: int, inches: float = 2.2):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(columns * inches, rows * inches * 1.1), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _panel(figure, rows: int, columns: int, index: int, image: np.ndarray, heat: np.ndarray | None, title: str):
-    ax = figure.add_subplot(rows, columns, index)
-    if heat is not None:  # as in the paper's figures: bright where the word looked, dimmed elsewhere
-        image = (image.astype(np.float32) * (0.15 + 0.85 * heat[..., None]) + 60 * heat[..., None]).clip(0, 255).astype(np.uint8)
-    ax.imshow(image)
-    ax.set_title(title, fontsize=12)
-    ax.set_axis_off()
-    return ax
-
-
-def _save(figure, out_path: str | Path) -> Path:
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".png")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+def overlay_attention(pixels: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 image and (H, W) map in [0, 1] → the image dimmed where attention is low, lit where high."""
+    heat = heat[..., None]  # (H, W) → (H, W, 1)
+    lit = pixels.astype(np.float32) * (0.2 + 0.8 * heat)
+    glow = lit + 0.55 * heat**1.5 * (255.0 - lit)  # a white glow on the peak, as in the paper's figures
+    return glow.clip(0, 255).astype(np.uint8)
 
 
 def caption_attention_figure(
-    image: Image.Image, words: list[str], alphas: np.ndarray, grid_size: tuple[int, int], out_path: str | Path, columns: int = 5
+    image: Image.Image,
+    words: list[str],
+    alphas: np.ndarray,
+    grid_size: tuple[int, int],
+    out_path: str | Path,
+    columns: int = 5,
 ) -> Path:
-    """PNG: the image, then one panel per word (plus <end> when alphas has its row) with the attention overlaid."""
-    alphas = np.asarray(alphas)
+    """PNG: the image, then one panel per word (plus <end> when alphas has its row) with the attention overlaid.
+
+    alphas is (T, L) with T == len(words) or len(words) + 1 and L == h·w of grid_size.
+    """
+    alphas = _check_maps(np.asarray(alphas, dtype=np.float32), grid_size, what="alphas")
     if len(alphas) not in (len(words), len(words) + 1):
-        raise ValueError(f"{len(alphas)} attention maps for {len(words)} words")
-    labels = list(words) + (["<end>"] if len(alphas) == len(words) + 1 else [])
-    pixels = np.asarray(image.convert("RGB"))
-    rows = -(-(len(labels) + 1) // columns)
-    figure = _figure(rows, columns)
-    _panel(figure, rows, columns, 1, pixels, None, "")
-    for k, (label, alpha) in enumerate(zip(labels, alphas), start=2):
-        _panel(figure, rows, columns, k, pixels, upsample_attention(alpha, grid_size, image.size), label)
-    figure.suptitle(" ".join(words), fontsize=13)
+        raise ValueError(f"{len(alphas)} attention maps for {len(words)} words: expected {len(words)} or {len(words) + 1}")
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    labels = list(words) + ["<end>"] * (len(alphas) - len(words))
+    pixels = _display_pixels(image)
+    panels = [(pixels, "")] + [(_overlay(pixels, a, grid_size), word) for word, a in zip(labels, alphas)]
+    columns = min(columns, len(panels))
+    title = textwrap.fill(" ".join(words), width=12 * columns)
+    figure = _figure(-(-len(panels) // columns), columns, _aspect(pixels), title.count("\n") + 1)
+    _draw_panels(figure, panels, columns)
+    figure.suptitle(title, fontsize=14)
     return _save(figure, out_path)
 
 
 def question_attention_figure(
-    image: Image.Image, question: str, answers: list[tuple[str, float]], alpha: np.ndarray, grid_size: tuple[int, int], out_path: str | Path
+    image: Image.Image,
+    question: str,
+    answers: list[tuple[str, float]],
+    alpha: np.ndarray,
+    grid_size: tuple[int, int],
+    out_path: str | Path,
 ) -> Path:
-    """PNG: the image and one attention overlay per glimpse; the question and top answers as titles."""
-    glimpses = np.atleast_2d(np.asarray(alpha))  # (G, L)
-    pixels = np.asarray(image.convert("RGB"))
-    columns = 1 + len(glimpses)
-    figure = _figure(1, columns, inches=3.0)
-    _panel(figure, 1, columns, 1, pixels, None, "")
-    for g, weights in enumerate(glimpses, start=2):
-        _panel(figure, 1, columns, g, pixels, upsample_attention(weights, grid_size, image.size), f"glimpse {g - 1}")
-    ranked = ", ".join(f"{a} ({p:.0%})" for a, p in answers[:3])
-    figure.suptitle(f"{question}\n{ranked}", fontsize=12)
+    """PNG: the image and one attention overlay per glimpse; the question as title, top answers beneath.
+
+    alpha is (L,) for one glimpse or (G, L) for G glimpses, with L == h·w of grid_size.
+    """
+    glimpses = _check_maps(np.atleast_2d(np.asarray(alpha, dtype=np.float32)), grid_size, what="alpha")  # (G, L)
+    pixels = _display_pixels(image)
+    names = ["attention"] if len(glimpses) == 1 else [f"glimpse {g + 1}" for g in range(len(glimpses))]
+    panels = [(pixels, "")] + [(_overlay(pixels, a, grid_size), name) for name, a in zip(names, glimpses)]
+    title = textwrap.fill(question, width=30 * len(panels))
+    figure = _figure(1, len(panels), _aspect(pixels), title.count("\n") + 1.5, inches=3.0)  # + the answers line
+    _draw_panels(figure, panels, len(panels))
+    figure.suptitle(title, fontsize=14)
+    ranked = "   ".join(f"{answer} ({p:.0%})" for answer, p in answers[:5])
+    figure.supxlabel(f"answers: {ranked}" if ranked else "no answers", fontsize=12)
     return _save(figure, out_path)
+
+
+def _check_maps(maps: np.ndarray, grid_size: tuple[int, int], what: str) -> np.ndarray:
+    """(N, L) maps, or a ValueError naming the shapes when L is not h·w."""
+    h, w = grid_size
+    if maps.ndim != 2 or maps.shape[-1] != h * w:
+        raise ValueError(f"{what} has shape {maps.shape} but the {h}×{w} grid needs {h * w} weights per attention map")
+    return maps
+
+
+def _display_pixels(image: Image.Image) -> np.ndarray:
+    small = image.convert("RGB")
+    small.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BICUBIC)  # in place, keeps the aspect ratio
+    return np.asarray(small)  # (H, W, 3) uint8
+
+
+def _aspect(pixels: np.ndarray) -> float:
+    height, width = pixels.shape[:2]
+    return min(max(height / width, 0.25), 4.0)  # extreme panoramas still get a usable panel
+
+
+def _overlay(pixels: np.ndarray, alpha: np.ndarray, grid_size: tuple[int, int]) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    return overlay_attention(pixels, upsample_attention(alpha, grid_size, (width, height)))
+
+
+def _figure(rows: int, columns: int, aspect: float, title_lines: float, inches: float = PANEL_INCHES):
+    """A blank figure sized for rows×columns panels of height/width `aspect`, each with a one-line title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    height = rows * (inches * aspect + 0.35) + 0.3 * title_lines + 0.1
+    figure = Figure(figsize=(columns * inches, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _draw_panels(figure, panels: list[tuple[np.ndarray, str]], columns: int) -> None:
+    rows = -(-len(panels) // columns)
+    axes = figure.subplots(rows, columns, squeeze=False)  # (rows, columns)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (pixels, title) in zip(axes.flat, panels):
+        ax.imshow(pixels, interpolation="antialiased")
+        ax.set_title(title, fontsize=13)
+
+
+def _save(figure, out_path: str | Path) -> Path:
+    """Write atomically: a temporary file beside the target, then `os.replace`."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        figure.savefig(tmp, format="png", facecolor="white")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

@@ -2,34 +2,95 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.visualize import caption_attention_figure, question_attention_figure, upsample_attention
+from captioner.visualize import caption_attention_figure, overlay_attention, question_attention_figure, upsample_attention
 
 
-def test_upsampled_map_is_brightest_where_the_grid_cell_is():
-    alpha = np.zeros(12)
-    alpha[3] = 1.0  # row 0, last column of a 3×4 grid
-    heat = upsample_attention(alpha, (3, 4), (80, 60), smooth=False)
-    assert heat.shape == (60, 80)
-    assert heat[:20, 60:].min() == 1.0 and heat[20:, :].max() == 0.0
+def one_hot(index: int, size: int) -> np.ndarray:
+    alpha = np.zeros(size, dtype=np.float32)
+    alpha[index] = 1.0
+    return alpha
 
 
-def test_caption_figure_has_an_end_panel_and_is_a_png(tmp_path):
-    image = Image.new("RGB", (64, 48), "white")
-    alphas = np.full((4, 6), 1 / 6)  # three words + <end>
-    out = caption_attention_figure(image, ["a", "red", "circle"], alphas, (2, 3), tmp_path / "sub" / "fig.png")
+def photo(width: int = 96, height: int = 64) -> Image.Image:
+    """A smooth colour gradient: something an overlay visibly darkens and lights up."""
+    x, y = np.meshgrid(np.linspace(0, 255, width), np.linspace(0, 255, height))  # (H, W) each
+    return Image.fromarray(np.stack([x, y, 255 - x], axis=-1).astype(np.uint8))  # (H, W, 3)
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_upsampled_map_is_brightest_where_the_grid_cell_is(smooth):
+    h, w = 3, 4
+    heat = upsample_attention(one_hot(0 * w + (w - 1), h * w), (h, w), image_size=(80, 60), smooth=smooth)
+    assert heat.shape == (60, 80)  # (H, W) from image_size (W, H)
+    assert heat.min() == 0.0 and heat.max() == 1.0
+    row, col = np.unravel_index(heat.argmax(), heat.shape)
+    assert row < 20 and col >= 60  # the top-right cell of the 3×4 grid is 20×20 pixels
+    assert heat[:20, 60:].mean() > 5 * heat[20:, :60].mean()
+
+
+def test_nearest_upsampling_is_blocky_and_row_major():
+    heat = upsample_attention(np.arange(6), (2, 3), image_size=(6, 4), smooth=False)
+    assert np.allclose(heat[:, ::2] * 5, [[0, 1, 2], [0, 1, 2], [3, 4, 5], [3, 4, 5]])
+
+
+def test_uniform_attention_lights_the_whole_image():
+    heat = upsample_attention(np.full(49, 1 / 49), (7, 7), image_size=(70, 70))
+    assert np.all(heat == 1.0)
+
+
+def test_overlay_dims_what_was_not_attended():
+    pixels = np.asarray(photo())
+    heat = np.zeros(pixels.shape[:2])
+    heat[:, :48] = 1.0  # the left half was looked at
+    shown = overlay_attention(pixels, heat).astype(int)
+    assert (shown[:, :48] >= pixels[:, :48]).all() and (shown[:, 48:] < pixels[:, 48:] * 0.25 + 1).all()
+
+
+def test_caption_figure_is_a_png_of_the_expected_size(tmp_path):
+    alphas = np.random.default_rng(0).dirichlet(np.ones(6), size=4)  # (T=3 words + <end>, L=2·3)
+    out = caption_attention_figure(photo(96, 96), ["a", "red", "circle"], alphas, (2, 3), tmp_path / "sub" / "fig.png")
+    assert out == tmp_path / "sub" / "fig.png"
     with Image.open(out) as png:
-        assert png.format == "PNG" and png.width > 400
-    assert list(out.parent.iterdir()) == [out]
+        png.verify()
+        assert png.format == "PNG"
+        assert 1000 <= png.width <= 1200  # 5 panels of 2.2 in at 100 dpi
+        assert 220 <= png.height <= 350  # one row: a square panel and its title
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 
-def test_question_figure_with_two_glimpses(tmp_path):
-    image = Image.new("RGB", (32, 32), "white")
-    out = question_attention_figure(image, "what color is the circle?", [("red", 0.9)], np.full((2, 4), 0.25), (2, 2), tmp_path / "q.png")
-    assert out.stat().st_size > 1000
+def test_an_extra_attention_row_adds_an_end_panel(tmp_path):
+    words = ["a", "red", "circle"]
+    rng = np.random.default_rng(0)
+    without_end = caption_attention_figure(photo(), words, rng.dirichlet(np.ones(4), 3), (2, 2), tmp_path / "a.png", columns=2)
+    with_end = caption_attention_figure(photo(), words, rng.dirichlet(np.ones(4), 4), (2, 2), tmp_path / "b.png", columns=2)
+    with Image.open(without_end) as a, Image.open(with_end) as b:
+        assert a.width == b.width
+        assert b.height > a.height * 1.3  # image + 3 words = 2 rows; image + 3 words + <end> = 3 rows
+
+
+def test_figure_overwrites_an_existing_file(tmp_path):
+    out = tmp_path / "fig.png"
+    out.write_bytes(b"old")
+    caption_attention_figure(photo(), ["a"], np.ones((1, 4)), (2, 2), out)
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_question_figure_with_one_or_two_glimpses(tmp_path):
+    question, answers = "what color is the circle?", [("red", 0.9), ("blue", 0.05)]
+    one = question_attention_figure(photo(), question, answers, one_hot(0, 4), (2, 2), tmp_path / "q1.png")
+    two = question_attention_figure(photo(), question, answers, np.full((2, 4), 0.25), (2, 2), tmp_path / "q2.png")
+    with Image.open(one) as a, Image.open(two) as b:
+        assert a.format == b.format == "PNG"
+        assert b.width - a.width >= 250  # a 3-inch panel per glimpse
 
 
 def test_mismatched_attention_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="5 weights but the grid is 2×2=4"):
+    with pytest.raises(ValueError, match=r"attention has shape \(5,\) \(5 weights\) but the grid is 2×2=4"):
         upsample_attention(np.ones(5), (2, 2), (8, 8))
-    with pytest.raises(ValueError, match="1 attention maps for 3 words"):
-        caption_attention_figure(Image.new("RGB", (8, 8)), ["a", "b", "c"], np.ones((1, 4)), (2, 2), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"alphas has shape \(3, 5\) but the 2×2 grid needs 4 weights"):
+        caption_attention_figure(photo(), ["a", "b", "c"], np.ones((3, 5)), (2, 2), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="1 attention maps for 3 words: expected 3 or 4"):
+        caption_attention_figure(photo(), ["a", "b", "c"], np.ones((1, 4)), (2, 2), tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"alpha has shape \(1, 2, 4\)"):
+        question_attention_figure(photo(), "what?", [], np.ones((1, 2, 4)), (2, 2), tmp_path / "q.png")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "q.png").exists()
