@@ -68,3 +68,29 @@ def test_caption_cli_reports_bad_images_and_goes_on(shapes, tiny_model, tmp_path
     assert code == 1
     assert f"{bad}: not an image file" in captured.err
     assert f"{good}: " in captured.out
+
+
+def test_checkpoint_with_another_vocabulary_is_explained(tiny_model, tmp_path):
+    from captioner.errors import CaptionerError
+
+    payload = torch.load(tiny_model, weights_only=True)
+    payload["vocab"] = payload["vocab"] + ["extra"]
+    torch.save(payload, tmp_path / "other_vocab.pt")
+    with pytest.raises(CaptionerError, match="decoder expects vocabulary .* file has vocabulary"):
+        Captioner.load(tmp_path / "other_vocab.pt")
+    payload = torch.load(tiny_model, weights_only=True)
+    payload["encoder"]["name"] = "nonexistent_cnn"
+    torch.save(payload, tmp_path / "other_encoder.pt")
+    with pytest.raises(CaptionerError, match="unknown encoder 'nonexistent_cnn'"):
+        Captioner.load(tmp_path / "other_encoder.pt")
+
+
+def test_evaluate_cli_writes_results_and_scores(shapes, tiny_model, tmp_path, capsys):
+    args = ["evaluate", "--checkpoint", str(tiny_model), "--annotations", str(shapes / "captions_val.json"),
+            "--images", str(shapes / "images"), "--beam", "2", "--workers", "0", "--out", str(tmp_path / "eval")]
+    assert main(args) == 0
+    assert "CIDEr-D" in capsys.readouterr().out
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert {"image_id", "caption"} == set(results[0]) and len(results) == 8
+    assert "BLEU-4" in json.loads((tmp_path / "eval" / "scores.json").read_text())["scores"]
+    assert main(args) == 1  # refuses to overwrite without --force
