@@ -1,0 +1,120 @@
+"""`VQAAnswerer`: load a VQA model file and answer questions about images, with the attention of each glimpse."""
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from captioner.checkpoint import half_state, load_model_file, load_state_checked, save_model_file
+from captioner.config import EncoderConfig, build_section
+from captioner.data.images import load_image
+from captioner.data.vqa import AnswerVocabulary, encode_question
+from captioner.encoders import ImageEncoder, encoder_from_config
+from captioner.errors import CaptionerError
+from captioner.models.vqa import VQAConfig, VQAModel
+from captioner.text import Vocabulary
+
+
+@dataclass
+class Answer:
+    answers: list[tuple[str, float]]  # the top answers with their probabilities, best first
+    alphas: np.ndarray  # (G, L): one attention map per glimpse
+
+
+class VQAAnswerer:
+    """Encoder + VQA model + question and answer vocabularies, ready to answer questions about images."""
+
+    def __init__(
+        self,
+        encoder: ImageEncoder,
+        model: VQAModel,
+        question_vocab: Vocabulary,
+        answer_vocab: AnswerVocabulary,
+        encoder_config: EncoderConfig,
+        max_question_len: int = 20,
+        meta: dict | None = None,
+    ) -> None:
+        self.encoder, self.model = encoder.eval(), model.eval()
+        self.question_vocab, self.answer_vocab = question_vocab, answer_vocab
+        self.encoder_config, self.max_question_len = encoder_config, max_question_len
+        self.meta = meta or {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        return self.encoder.grid_size
+
+    def to(self, device: str | torch.device) -> "VQAAnswerer":
+        self.encoder.to(device)
+        self.model.to(device)
+        return self
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        stores_encoder = self.encoder_config.trainable_stages > 0 or not self.encoder_config.pretrained
+        payload = {
+            "encoder": dataclasses.asdict(self.encoder_config),
+            "encoder_state": half_state(self.encoder.state_dict()) if stores_encoder else None,
+            "model_config": dataclasses.asdict(self.model.config),
+            "model_state": half_state(self.model.state_dict()),
+            "question_vocab": self.question_vocab.itos,
+            "answers": self.answer_vocab.answers,
+            "max_question_len": self.max_question_len,
+            "meta": self.meta,
+        }
+        return save_model_file(path, "vqa", payload, force=force)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "VQAAnswerer":
+        payload = load_model_file(path, "vqa")
+        encoder_config = build_section("checkpoint encoder", EncoderConfig, payload["encoder"])
+        encoder = encoder_from_config(encoder_config, pretrained=payload["encoder_state"] is None and encoder_config.pretrained)
+        if payload["encoder_state"] is not None:
+            load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+        question_vocab = Vocabulary.from_dict({"itos": payload["question_vocab"]})
+        answer_vocab = AnswerVocabulary(payload["answers"])
+        config = build_section("checkpoint vqa model", VQAConfig, payload["model_config"])
+        sizes = (len(question_vocab), len(answer_vocab), encoder.channels)
+        if (config.vocab_size, config.num_answers, config.feature_dim) != sizes:
+            raise CaptionerError(
+                f"{path}: inconsistent checkpoint: the model expects {config.vocab_size} question words / {config.num_answers} "
+                f"answers / {config.feature_dim} channels, the file has {sizes[0]} / {sizes[1]} and encoder {encoder.name} "
+                f"gives {sizes[2]}"
+            )
+        model = VQAModel(config)
+        load_state_checked(model, payload["model_state"], "vqa model", path)
+        meta, max_len = payload.get("meta"), int(payload.get("max_question_len", 20))
+        return cls(encoder, model, question_vocab, answer_vocab, encoder_config, max_len, meta).to(device)
+
+    # -- answering -------------------------------------------------------------------------------------------
+    def encode_questions(self, questions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Questions → padded ids (B, T) and lengths (B,), exactly as in training."""
+        ids = [torch.tensor(encode_question(self.question_vocab, q, self.max_question_len)) for q in questions]
+        padded = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=self.question_vocab.pad_id)  # (B, T)
+        return padded.to(self.device), torch.tensor([len(i) for i in ids])
+
+    @torch.no_grad()
+    def ask(self, image: str | Path | Image.Image, question: str, top_k: int = 5) -> Answer:
+        """The top_k answers to a question about one image (a path or a PIL image)."""
+        image = image if isinstance(image, Image.Image) else load_image(image)
+        pixels = self.encoder.transform(image.convert("RGB")).unsqueeze(0).to(self.device)  # (1, 3, S, S)
+        return self.ask_features(self.encoder(pixels), [question], top_k)[0]
+
+    @torch.no_grad()
+    def ask_features(self, features: torch.Tensor, questions: Sequence[str], top_k: int = 5) -> list[Answer]:
+        """Grid features (B, L, C) and one question per grid → answers (skips the encoder; used with feature caches)."""
+        if len(questions) != len(features):
+            raise ValueError(f"{len(questions)} questions for {len(features)} feature grids")
+        ids, lengths = self.encode_questions(questions)
+        probs, indices, alphas = self.model.predict(features.to(self.device).float(), ids, lengths, top_k)
+        return [
+            Answer([(self.answer_vocab[i], p) for i, p in zip(idx.tolist(), prob.tolist())], a.float().cpu().numpy())
+            for prob, idx, a in zip(probs, indices, alphas)
+        ]

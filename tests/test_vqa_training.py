@@ -1,0 +1,107 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from captioner.cli import main
+from captioner.config import RunConfig, load_config
+from captioner.training.runner import train
+from captioner.vqa_inference import VQAAnswerer
+from helpers import CONFIGS, tiny_caption_config
+
+
+def tiny_vqa_config(shapes: Path, out_dir: Path, *overrides: str) -> RunConfig:
+    return load_config(CONFIGS / "vqa_tiny.yaml", [*shapes_overrides(shapes), f"trainer.out_dir={out_dir}", *overrides])
+
+
+def shapes_overrides(shapes: Path) -> list[str]:
+    """configs/vqa_tiny.yaml's data paths pointed at a generated shapes folder."""
+    return [
+        f"data.train_questions={shapes / 'vqa_train_questions.json'}",
+        f"data.train_annotations={shapes / 'vqa_train_annotations.json'}",
+        f"data.val_questions={shapes / 'vqa_val_questions.json'}",
+        f"data.val_annotations={shapes / 'vqa_val_annotations.json'}",
+        f"data.images_dir={shapes / 'images'}",
+        f"data.train_images_index={shapes / 'captions_train.json'}",
+        f"data.val_images_index={shapes / 'captions_val.json'}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def vqa_run(shapes, tmp_path_factory):
+    """One short training shared by every test that needs some working VQA model file."""
+    return train(tiny_vqa_config(shapes, tmp_path_factory.mktemp("vqa_run"), "trainer.max_epochs=3"))
+
+
+@pytest.fixture(scope="module")
+def image(shapes) -> Path:
+    return sorted((shapes / "images").iterdir())[0]
+
+
+def test_training_exports_a_vqa_model_and_its_accuracy(vqa_run):
+    assert vqa_run.model_path.name == "model.pt" and vqa_run.model_path.is_file()
+    metrics = json.loads((vqa_run.model_path.parent / "metrics.json").read_text())["metrics"]
+    assert 0 <= metrics["val/accuracy"] <= 100  # the official VQA accuracy, in percent
+    assert {"val/accuracy_yes_no", "val/accuracy_number", "val/accuracy_other", "best_val/accuracy"} <= set(metrics)
+    answerer = VQAAnswerer.load(vqa_run.model_path)
+    assert answerer.model.config.num_answers == len(answerer.answer_vocab) <= 32  # data.num_answers in vqa_tiny.yaml
+
+
+def test_train_command_runs_from_a_feature_cache(shapes, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert main(["extract-features", "--annotations", str(shapes / "captions_train.json"), str(shapes / "captions_val.json"),
+                 "--images", str(shapes / "images"), "--out", str(cache), "--encoder", "tiny_cnn", "--image-size", "64",
+                 "--workers", "0"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(CONFIGS / "vqa_tiny.yaml"), *shapes_overrides(shapes),
+                 f"data.features_dir={cache}", f"trainer.out_dir={run}"]) == 0
+    assert "model written to" in capsys.readouterr().out
+    assert (run / "model.pt").is_file()
+    assert "val/accuracy" in json.loads((run / "metrics.json").read_text())["metrics"]
+
+
+def test_ask_prints_ranked_answers_and_writes_the_attention_figure(vqa_run, image, tmp_path, capsys):
+    figure = tmp_path / "attention.png"
+    code = main(["ask", str(image), "what color is the circle?", "--checkpoint", str(vqa_run.model_path),
+                 "--top-k", "3", "--attention", str(figure)])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    answers = [line.split("\t") for line in lines]  # "answer<TAB>probability", best first
+    probabilities = [float(p) for _, p in answers]
+    assert len(answers) == 3 and all(0 <= p <= 1 for p in probabilities) and probabilities == sorted(probabilities, reverse=True)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 1000
+
+
+def test_ask_explains_a_bad_image_in_one_line(vqa_run, tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    assert main(["ask", str(bad), "what color is the circle?", "--checkpoint", str(vqa_run.model_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"{bad}: not an image file" in captured.err
+
+
+def test_ask_refuses_an_empty_question(vqa_run, image, capsys):
+    assert main(["ask", str(image), "  ", "--checkpoint", str(vqa_run.model_path)]) == 1
+    assert "the question is empty" in capsys.readouterr().err
+
+
+def test_ask_refuses_a_captioning_model(shapes, image, tmp_path, capsys):
+    caption_model = train(tiny_caption_config(shapes, tmp_path / "caption", "trainer.limit_train_batches=1",
+                                              "trainer.limit_val_batches=1")).model_path
+    assert main(["ask", str(image), "what color is the circle?", "--checkpoint", str(caption_model)]) == 1
+    err = capsys.readouterr().err
+    assert f"{caption_model} is a caption model, not a vqa model" in err
+
+
+def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
+    first = VQAAnswerer.load(vqa_run.model_path)
+    first.save(tmp_path / "copy.pt")
+    second = VQAAnswerer.load(tmp_path / "copy.pt")
+    images = sorted((shapes / "images").iterdir())[:3]
+    for path, question in zip(images, ["what color is the circle?", "how many shapes are there?", "is there a red square?"]):
+        a, b = first.ask(path, question, top_k=5), second.ask(path, question, top_k=5)
+        assert a.answers == b.answers
+        torch.testing.assert_close(a.alphas, b.alphas)
+        assert a.alphas.shape == (first.model.config.glimpses, first.encoder.num_locations)
