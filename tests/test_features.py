@@ -36,6 +36,20 @@ def test_cache_round_trip_matches_the_encoder_in_float16(images, tmp_path):
     np.testing.assert_allclose(cache[3].astype(np.float32), expected, rtol=1e-3, atol=1e-3)
 
 
+def test_every_row_reads_back_after_pickling_and_a_truncated_file_is_named(images, tmp_path):
+    import pickle
+
+    cache, _ = extract_features(build_encoder("tiny_cnn", image_size=32), images, tmp_path / "cache")
+    expected = np.load(cache.path / "features.npy")  # (N, L, C)
+    copy = pickle.loads(pickle.dumps(cache))  # as a DataLoader worker gets it
+    for row, image_id in enumerate(sorted(images)):
+        np.testing.assert_array_equal(copy[image_id], expected[row])
+    data = cache.path / "features.npy"
+    data.write_bytes(data.read_bytes()[:-10])
+    with pytest.raises(CaptionerError, match="features.npy is truncated"):
+        FeatureCache(cache.path)[5]
+
+
 def test_stale_cache_is_refused_naming_the_difference(images, tmp_path):
     cache, _ = extract_features(build_encoder("tiny_cnn", image_size=32), images, tmp_path / "cache")
     with pytest.raises(CaptionerError, match="image_size 32 vs 64.*re-run captioner extract-features"):

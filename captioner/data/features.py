@@ -1,8 +1,9 @@
 """Feature cache: a frozen encoder's grids, stored once as float16 in a memory-mapped .npy, keyed by image id.
 
 Layout of a cache folder: `features.npy` (N, L, C) float16, `index.json` {image_id: row}, `meta.json` (the
-encoder's description and its hash). Reading maps the file lazily, so memory stays O(batch) and the object
-pickles cheaply into DataLoader workers.
+encoder's description and its hash). Reading fetches one row at a time with a positioned read: no memory map,
+so a process's memory stays O(batch) however large the cache (pages of a map would count towards its RSS
+until the kernel reclaims them), and the object pickles cheaply into DataLoader workers.
 """
 
 import hashlib
@@ -36,15 +37,26 @@ class FeatureCache:
             raise CaptionerError(f"{self.path} is not a feature cache (run captioner extract-features)") from None
         except json.JSONDecodeError as e:
             raise CaptionerError(f"{self.path}: corrupt feature cache metadata ({e})") from None
-        self._array: np.ndarray | None = None
+        self._file = None  # opened on first read, in whichever process reads
 
-    def _features(self) -> np.ndarray:
-        if self._array is None:
-            self._array = np.load(self.path / "features.npy", mmap_mode="r")
-        return self._array
+    def _open(self):
+        """The .npy file and where its rows start; each row is one (L, C) grid."""
+        if self._file is None:
+            self._file = open(self.path / "features.npy", "rb", buffering=0)
+            version = np.lib.format.read_magic(self._file)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(self._file)
+            self._row_shape, self._dtype = shape[1:], np.dtype(dtype)
+            self._row_bytes = int(np.prod(self._row_shape)) * self._dtype.itemsize
+            self._data_start = self._file.tell()
+        return self._file
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_array": None}  # workers re-open the map
+        return {**self.__dict__, "_file": None}  # workers open their own handle
+
+    def __del__(self) -> None:
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
 
     @property
     def ids(self) -> list[int]:
@@ -57,8 +69,13 @@ class FeatureCache:
         return image_id in self._index
 
     def __getitem__(self, image_id: int) -> np.ndarray:
-        """(L, C) float16 grid of one image (a copy, so the map can close)."""
-        return np.array(self._features()[self._index[image_id]])
+        """(L, C) float16 grid of one image."""
+        file = self._open()
+        file.seek(self._data_start + self._index[image_id] * self._row_bytes)
+        row = bytearray(self._row_bytes)  # writable, so torch.from_numpy needs no copy
+        if file.readinto(row) != self._row_bytes:
+            raise CaptionerError(f"{self.path / 'features.npy'} is truncated; re-run captioner extract-features --force")
+        return np.frombuffer(row, dtype=self._dtype).reshape(self._row_shape)  # (L, C)
 
     def check_compatible(self, description: dict) -> None:
         """Refuse a cache made by another encoder or preprocessing, naming what differs."""
