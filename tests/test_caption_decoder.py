@@ -18,7 +18,20 @@ def test_teacher_forcing_shapes_and_attention_rows_sum_to_one(options):
     out = decoder(torch.randn(3, 9, 16), CAPTIONS)
     assert out.logits.shape == (3, 5, 20)
     assert out.alphas.shape == (3, 5, 9)
-    torch.testing.assert_close(out.alphas.sum(-1), torch.ones(3, 5))
+    real = (CAPTIONS[:, 1:] != 0).float()  # (B, T): steps that predict a word
+    torch.testing.assert_close(out.alphas.sum(-1), real)  # padded steps are skipped, their attention all zero
+
+
+def test_each_caption_gets_the_outputs_it_would_get_alone():
+    torch.manual_seed(0)
+    decoder = tiny_decoder().eval()
+    features = torch.randn(3, 9, 16)
+    together = decoder(features, CAPTIONS)
+    for i, caption in enumerate(CAPTIONS):
+        steps = int((caption[1:] != 0).sum())
+        alone = decoder(features[i : i + 1], caption[None, : steps + 1])
+        torch.testing.assert_close(together.logits[i, :steps], alone.logits[0])
+        torch.testing.assert_close(together.alphas[i, :steps], alone.alphas[0])
 
 
 def test_padded_steps_do_not_change_the_loss():

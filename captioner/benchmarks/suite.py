@@ -170,7 +170,7 @@ def _decoder_row(size: DecoderSize, quick: bool) -> Row:
 
 def _masked_nll(logits: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
     """logits (B, T, V) for captions (B, T+1)[:, 1:]; <pad> targets do not count."""
-    return F.cross_entropy(logits.transpose(1, 2), captions[:, 1:], ignore_index=0)
+    return F.cross_entropy(logits.flatten(0, 1), captions[:, 1:].flatten(), ignore_index=0)  # (B·T, V) vs (B·T,)
 
 
 # -- 2. beam search ----------------------------------------------------------------------------------------------------

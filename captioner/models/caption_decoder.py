@@ -169,28 +169,32 @@ class CaptionDecoder(nn.Module):
     def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
         """Teacher forcing. features (B, L, C), captions (B, T+1) = <start> w_1 … <end> <pad>… → logits for captions[:, 1:].
 
-        Padded steps are computed and masked by the loss rather than shrinking the batch each step; the
-        vocabulary projection runs once over all steps after the loop.
+        The batch is ordered by caption length once; step t then runs only the captions still running, a
+        prefix of that order, so padded steps cost nothing (their outputs are zeros, masked by the loss). The
+        attention projection is computed once per image and the vocabulary projection once after the loop.
         """
-        memory, state = self.prepare(features)
-        embedded = self.embedding(captions[:, :-1])  # (B, T, E)
+        targets = (captions[:, 1:] != 0).sum(dim=1)  # (B,) words to predict per caption (<pad> = 0)
+        targets, order = targets.sort(descending=True)
+        memory, state = self.prepare(features[order])
+        embedded = self.embedding(captions[order, :-1])  # (B, T, E)
+        B, T = embedded.shape[:2]
+        running = (targets.unsqueeze(0) > torch.arange(T, device=targets.device).unsqueeze(1)).sum(1).tolist()  # (T,)
         mode = self._training_context_mode()
         hs, contexts, alphas, log_probs, entropies = [], [], [], [], []
-        for t in range(embedded.size(1)):
+        for t, n in enumerate(running):
+            memory, state = Memory(memory.features[:n], memory.projected[:n]), DecoderState(state.h[:, :n], state.c[:, :n])
             alpha, context, log_prob, entropy = self._attend(memory, state, mode)
-            state = self._recur(torch.cat([embedded[:, t], context], dim=-1), state)
-            hs.append(state.h[-1])
-            contexts.append(context)
-            alphas.append(alpha)
-            log_probs.append(log_prob)
-            entropies.append(entropy)
+            state = self._recur(torch.cat([embedded[:n, t], context], dim=-1), state)
+            for outputs, value in [(hs, state.h[-1]), (contexts, context), (alphas, alpha), (log_probs, log_prob), (entropies, entropy)]:
+                outputs.append(None if value is None else _pad_rows(value, B))
         logits = self._logits(embedded, torch.stack(hs, 1), torch.stack(contexts, 1))  # (B, T, V)
+        restore = order.argsort()  # back to the caller's order
         sampled = mode == "sample"
         return DecoderOutput(
-            logits,
-            torch.stack(alphas, 1),  # (B, T, L)
-            torch.stack(log_probs, 1) if sampled else None,  # (B, T)
-            torch.stack(entropies, 1) if sampled else None,  # (B, T)
+            logits[restore],
+            torch.stack(alphas, 1)[restore],  # (B, T, L)
+            torch.stack(log_probs, 1)[restore] if sampled else None,  # (B, T)
+            torch.stack(entropies, 1)[restore] if sampled else None,  # (B, T)
         )
 
     def _training_context_mode(self) -> str:
@@ -200,3 +204,8 @@ class CaptionDecoder(nn.Module):
         if not self.training:
             return self.inference_mode_for_context()
         return "expect" if torch.rand(()).item() < self.config.expectation_prob else "sample"
+
+
+def _pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """(n, ...) → (rows, ...) with zero rows appended: the outputs of captions that have already ended."""
+    return torch.cat([x, x.new_zeros(rows - x.size(0), *x.shape[1:])]) if x.size(0) < rows else x

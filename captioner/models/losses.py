@@ -16,7 +16,8 @@ def caption_loss(decoder: CaptionDecoder, output: DecoderOutput, captions: torch
     targets = captions[:, 1:]  # (B, T)
     mask = (targets != pad_id).float()  # (B, T)
     n_tokens = mask.sum().clamp(min=1)
-    token_nll = F.cross_entropy(output.logits.transpose(1, 2), targets, reduction="none") * mask  # (B, T)
+    logits = output.logits.flatten(0, 1)  # (B·T, V): contiguous rows, several times faster than (B, V, T)
+    token_nll = F.cross_entropy(logits, targets.flatten(), reduction="none").view_as(mask) * mask  # (B, T)
     terms = {"nll": token_nll.sum() / n_tokens, "penalty": attention_penalty(output.alphas, mask, cfg.penalty_reduction)}
     loss = terms["nll"] + cfg.alpha_c * terms["penalty"]
     if output.location_log_probs is not None:
