@@ -18,28 +18,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
     parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from captioner.data.images import load_image
-    from captioner.errors import CaptionerError
     from captioner.inference import Captioner
 
     captioner = Captioner.load(args.checkpoint, device=args.device)
     failed = 0
-    for path in args.images:
+    for start in range(0, len(args.images), args.batch_size):
+        failed += _caption_chunk(captioner, args.images[start : start + args.batch_size], args)
+    return 1 if failed else 0
+
+
+def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace) -> int:
+    """Caption the readable images of `paths` in one batch; report each unreadable one. Returns how many failed."""
+    from captioner.data.images import load_image
+    from captioner.errors import CaptionerError
+
+    images = {}
+    for path in paths:
         try:
-            image = load_image(path)
-            result = captioner.caption([image], beam_size=args.beam, max_len=args.max_len)[0]
+            images[path] = load_image(path)
         except CaptionerError as e:
             print(f"captioner caption: error: {e}", file=sys.stderr)
-            failed += 1
-            continue
+    results = captioner.caption(list(images.values()), beam_size=args.beam, max_len=args.max_len) if images else []
+    for (path, image), result in zip(images.items(), results):
         print(result.text if len(args.images) == 1 else f"{path}: {result.text}", flush=True)
         if args.attention:
             from captioner.visualize import caption_attention_figure
 
             out = Path(args.attention) / f"{Path(path).stem}_attention.png"
             caption_attention_figure(image, result.words, result.alphas, captioner.grid_size, out)
-    return 1 if failed else 0
+    return len(paths) - len(images)
