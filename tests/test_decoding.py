@@ -178,3 +178,13 @@ def test_greedy_and_beam_recover_memorised_captions(memorised):
     assert greedy.tokens == beam.tokens == expected
     assert greedy.finished == beam.finished == [True] * 3
     assert [len(a) for a in beam.alphas] == [4, 3, 5]
+
+
+@pytest.mark.parametrize("strategy, options", [("greedy", {}), ("beam", {"beam_size": 3}), ("sample", {"temperature": 1.0})])
+def test_unknown_padding_and_start_are_never_generated(strategy, options):
+    decoder = tiny_decoder()
+    with torch.no_grad():
+        decoder.out.bias[list(NEVER_GENERATED)] = 100.0  # the model would rather say them than anything else
+    tokens = generate(decoder, random_features(), strategy, max_len=6, **options).tokens
+    assert all(token not in NEVER_GENERATED for caption in tokens for token in caption)
+    assert {Vocabulary.pad_id, Vocabulary.start_id, Vocabulary.unk_id} == set(NEVER_GENERATED)

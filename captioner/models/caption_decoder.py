@@ -14,7 +14,7 @@ from captioner.models.attention import (
 )
 
 CELLS: dict[str, type[nn.RNNCellBase]] = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
-NEVER_GENERATED = (0, 1)  # <pad>, <start>: masked out of generation steps
+NEVER_GENERATED = (0, 1, 3)  # <pad>, <start>, <unk>: masked out of generation steps (a caption never says "<unk>")
 GATE_WIDTH = {"scalar": lambda channels: 1, "vector": lambda channels: channels}
 
 
