@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from captioner.cli.caption import positive_int
+from captioner.cli.caption import default_workers, non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
     parser.add_argument("--max-len", type=positive_int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
+                        help="image-decoding worker processes (default: one per core but one, at most 4)")
     parser.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
     parser.add_argument("--out", help="write results.json (COCO results format) and scores.json here")
     parser.add_argument("--force", action="store_true", help="overwrite existing result files")

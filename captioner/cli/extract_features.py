@@ -2,7 +2,7 @@
 
 import argparse
 
-from captioner.cli.caption import positive_int
+from captioner.cli.caption import default_workers, non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool-size", type=positive_int)
     parser.add_argument("--weights-path", help="local weights file for the encoder")
     parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="image-decoding worker processes")
+    parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
+                        help="image-decoding worker processes (default: one per core but one, at most 4)")
     parser.add_argument("--force", action="store_true", help="replace an existing cache")
 
 
