@@ -208,13 +208,15 @@ def feature_extraction(settings: Settings) -> list[Row]:
     """Images/s of `extract_features` (JPEG files → DataLoader decoding → frozen encoder → float16 cache) vs the
     bare encoder forward on the same images already decoded.
 
-    Generated photo-like 320×240 JPEGs (COCO-mini's size) at 224 px through EfficientNet-Lite0, in batches of
-    the `captioner extract-features` default; its default worker count and no workers (DataLoader workers run
-    one thread each, as torch sets them). Ratio = extract / bare.
+    320 generated photo-like 320×240 JPEGs (COCO-mini's size) at 224 px through EfficientNet-Lite0, in batches
+    of the `captioner extract-features` default; its default worker count and no workers (DataLoader workers
+    run one thread each, as torch sets them). Ten batches, because with workers the encoder waits while the
+    first batch is decoded: with 3 batches that wait was a third of the run, not what a real cache build sees.
+    Ratio = extract / bare.
     """
     quick = settings.quick
     encoder_config = EncoderConfig(name="tiny_cnn", pretrained=False, image_size=64) if quick else EncoderConfig()
-    images = workloads.write_photos(settings.workdir / "photos", 16 if quick else 96)
+    images = workloads.write_photos(settings.workdir / "photos", 16 if quick else 320)
     encoder = encoder_from_config(encoder_config).eval()
     pixels = torch.stack([encoder.transform(load_image(path)) for path in images.values()])  # (N, 3, S, S)
     defaults = cli_defaults("extract_features", "batch_size", "workers")
