@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=positive_int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
-                        help="image-decoding worker processes (default: one per core but one, at most 4)")
+                        help="image-decoding worker processes (default: one per core beyond two, at most 4)")
     parser.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
     parser.add_argument("--out", help="write results.json (COCO results format) and scores.json here")
     parser.add_argument("--force", action="store_true", help="overwrite existing result files")
