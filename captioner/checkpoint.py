@@ -5,6 +5,7 @@ and a file carrying pickled code is refused. The encoder's pretrained weights co
 package; only fine-tuned or randomly initialised encoders are stored.
 """
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 import torch
 
+from captioner.config import EncoderConfig, build_section
+from captioner.encoders import ImageEncoder, encoder_from_config
 from captioner.errors import CaptionerError
 
 FORMAT_VERSION = 1
@@ -80,3 +83,20 @@ def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], 
         ]))
         raise CaptionerError(f"{path}: {what} weights do not fit the model ({detail})")
     module.load_state_dict(float_state(state))
+
+
+
+def encoder_payload(encoder: ImageEncoder, config: EncoderConfig) -> dict[str, Any]:
+    """The encoder's part of a model file: its settings, and its weights only when the installed package
+    cannot rebuild them (fine-tuned stages or no pretrained weights)."""
+    stores_weights = config.trainable_stages > 0 or not config.pretrained
+    return {"encoder": dataclasses.asdict(config), "encoder_state": half_state(encoder.state_dict()) if stores_weights else None}
+
+
+def encoder_from_payload(payload: dict[str, Any], path: str | Path) -> tuple[ImageEncoder, EncoderConfig]:
+    """Rebuild the encoder `encoder_payload` described: pretrained weights from the package, else the file's."""
+    config = build_section("checkpoint encoder", EncoderConfig, payload["encoder"])
+    encoder = encoder_from_config(config, pretrained=payload["encoder_state"] is None and config.pretrained)
+    if payload["encoder_state"] is not None:
+        load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+    return encoder, config

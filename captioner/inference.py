@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.checkpoint import half_state, load_model_file, load_state_checked, save_model_file
+from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
 from captioner.data.images import load_image
-from captioner.encoders import ImageEncoder, encoder_from_config
+from captioner.encoders import ImageEncoder
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
 from captioner.text import Vocabulary
@@ -51,10 +51,8 @@ class Captioner:
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, force: bool = False) -> Path:
-        stores_encoder = self.encoder_config.trainable_stages > 0 or not self.encoder_config.pretrained
         payload = {
-            "encoder": dataclasses.asdict(self.encoder_config),
-            "encoder_state": half_state(self.encoder.state_dict()) if stores_encoder else None,
+            **encoder_payload(self.encoder, self.encoder_config),
             "decoder_config": dataclasses.asdict(self.decoder.config),
             "decoder_state": half_state(self.decoder.state_dict()),
             "vocab": self.vocab.itos,
@@ -66,10 +64,7 @@ class Captioner:
     def load(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> "Captioner":
         path = Path(path) if path is not None else SHIPPED_CHECKPOINT
         payload = load_model_file(path, "caption")
-        encoder_config = build_section("checkpoint encoder", EncoderConfig, payload["encoder"])
-        encoder = encoder_from_config(encoder_config, pretrained=payload["encoder_state"] is None and encoder_config.pretrained)
-        if payload["encoder_state"] is not None:
-            load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+        encoder, encoder_config = encoder_from_payload(payload, path)
         vocab = Vocabulary.from_dict({"itos": payload["vocab"]})
         decoder_config = build_section("checkpoint decoder", DecoderConfig, payload["decoder_config"])
         if decoder_config.vocab_size != len(vocab) or decoder_config.feature_dim != encoder.channels:

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.checkpoint import half_state, load_model_file, load_state_checked, save_model_file
+from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
 from captioner.data.images import load_image
 from captioner.data.vqa import AnswerVocabulary, encode_question
-from captioner.encoders import ImageEncoder, encoder_from_config
+from captioner.encoders import ImageEncoder
 from captioner.errors import CaptionerError
 from captioner.models.vqa import VQAConfig, VQAModel
 from captioner.text import Vocabulary
@@ -58,10 +58,8 @@ class VQAAnswerer:
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, force: bool = False) -> Path:
-        stores_encoder = self.encoder_config.trainable_stages > 0 or not self.encoder_config.pretrained
         payload = {
-            "encoder": dataclasses.asdict(self.encoder_config),
-            "encoder_state": half_state(self.encoder.state_dict()) if stores_encoder else None,
+            **encoder_payload(self.encoder, self.encoder_config),
             "model_config": dataclasses.asdict(self.model.config),
             "model_state": half_state(self.model.state_dict()),
             "question_vocab": self.question_vocab.itos,
@@ -74,10 +72,7 @@ class VQAAnswerer:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "VQAAnswerer":
         payload = load_model_file(path, "vqa")
-        encoder_config = build_section("checkpoint encoder", EncoderConfig, payload["encoder"])
-        encoder = encoder_from_config(encoder_config, pretrained=payload["encoder_state"] is None and encoder_config.pretrained)
-        if payload["encoder_state"] is not None:
-            load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+        encoder, encoder_config = encoder_from_payload(payload, path)
         question_vocab = Vocabulary.from_dict({"itos": payload["question_vocab"]})
         answer_vocab = AnswerVocabulary(payload["answers"])
         config = build_section("checkpoint vqa model", VQAConfig, payload["model_config"])
