@@ -73,6 +73,18 @@ class Captioner:
         load_state_checked(decoder, payload["decoder_state"], "decoder", path)
         return cls(encoder, decoder, vocab, encoder_config, payload.get("meta")).to(device)
 
+    def use_hard_inference(self, mode: str) -> "Captioner":
+        """Hard-attention models: read the context at the most likely location (`argmax`, the default) or as the
+        expected context over all locations (`expectation`, the paper's alternative)."""
+        from captioner.errors import CaptionerError
+
+        if self.decoder.config.attention != "hard":
+            raise CaptionerError(f"hard inference '{mode}' applies to hard-attention models; this one uses soft attention")
+        if mode not in ("argmax", "expectation"):
+            raise CaptionerError(f"hard inference must be argmax or expectation, got {mode!r}")
+        self.decoder.config.hard_inference = mode
+        return self
+
     # -- captioning ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def caption(

@@ -94,3 +94,16 @@ def test_evaluate_cli_writes_results_and_scores(shapes, tiny_model, tmp_path, ca
     assert {"image_id", "caption"} == set(results[0]) and len(results) == 8
     assert "BLEU-4" in json.loads((tmp_path / "eval" / "scores.json").read_text())["scores"]
     assert main(args) == 1  # refuses to overwrite without --force
+
+
+def test_hard_attention_model_captions_by_argmax_or_expected_context(shapes, tiny_model, tmp_path, capsys):
+    hard = train(tiny_caption_config(shapes, tmp_path / "hard", "model.attention=hard", "trainer.limit_train_batches=2",
+                                     "trainer.limit_val_batches=1")).model_path
+    captioner = Captioner.load(hard)
+    assert captioner.decoder.inference_mode_for_context() == "argmax"  # the most likely location
+    assert captioner.use_hard_inference("expectation").decoder.inference_mode_for_context() == "expect"
+    image = sorted((shapes / "images").iterdir())[0]
+    assert main(["caption", str(image), "--checkpoint", str(hard), "--hard-inference", "expectation", "--attention", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() and (tmp_path / f"{image.stem}_attention.png").is_file()
+    assert main(["caption", str(image), "--checkpoint", str(tiny_model), "--hard-inference", "expectation"]) == 1
+    assert "applies to hard-attention models; this one uses soft attention" in capsys.readouterr().err
