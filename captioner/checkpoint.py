@@ -85,7 +85,6 @@ def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], 
     module.load_state_dict(float_state(state))
 
 
-
 def encoder_payload(encoder: ImageEncoder, config: EncoderConfig) -> dict[str, Any]:
     """The encoder's part of a model file: its settings, and its weights only when the installed package
     cannot rebuild them (fine-tuned stages or no pretrained weights)."""

@@ -5,14 +5,9 @@ import sys
 import time
 from pathlib import Path
 
+from captioner.cli.caption import non_negative_int
+
 DEFAULT_OUT = Path("docs/PERFORMANCE.md")
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

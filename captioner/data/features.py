@@ -1,4 +1,4 @@
-"""Feature cache: a frozen encoder's grids, stored once as float16 in a memory-mapped .npy, keyed by image id.
+"""Feature cache: a frozen encoder's grids, stored once as float16 in one .npy file, keyed by image id.
 
 Layout of a cache folder: `features.npy` (N, L, C) float16, `index.json` {image_id: row}, `meta.json` (the
 encoder's description and its hash). Reading fetches one row at a time with a positioned read: no memory map,
