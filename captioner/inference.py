@@ -80,9 +80,10 @@ class Captioner:
 
         if self.decoder.config.attention != "hard":
             raise CaptionerError(f"hard inference '{mode}' applies to hard-attention models; this one uses soft attention")
-        if mode not in ("argmax", "expectation"):
-            raise CaptionerError(f"hard inference must be argmax or expectation, got {mode!r}")
-        self.decoder.config.hard_inference = mode
+        try:
+            self.decoder.config = dataclasses.replace(self.decoder.config, hard_inference=mode)  # validated there
+        except ValueError as e:
+            raise CaptionerError(str(e)) from None
         return self
 
     # -- captioning ----------------------------------------------------------------------------------------

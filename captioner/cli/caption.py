@@ -27,12 +27,24 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
+def add_hard_inference_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hard-inference", choices=["argmax", "expectation"],
+                        help="hard-attention models: most likely location (the model's default) or expected context")
+
+
+def load_captioner(checkpoint: str | None, hard_inference: str | None, device: str = "cpu"):
+    """The model file given (the shipped one by default), with --hard-inference applied when given."""
+    from captioner.inference import Captioner
+
+    captioner = Captioner.load(checkpoint, device=device)
+    return captioner.use_hard_inference(hard_inference) if hard_inference else captioner
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
     parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
     parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
-    parser.add_argument("--hard-inference", choices=["argmax", "expectation"],
-                        help="hard-attention models: most likely location (the model's default) or expected context")
+    add_hard_inference_argument(parser)
     parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
@@ -40,11 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from captioner.inference import Captioner
-
-    captioner = Captioner.load(args.checkpoint, device=args.device)
-    if args.hard_inference:
-        captioner.use_hard_inference(args.hard_inference)
+    captioner = load_captioner(args.checkpoint, args.hard_inference, args.device)
     failed = 0
     for start in range(0, len(args.images), args.batch_size):
         failed += _caption_chunk(captioner, args.images[start : start + args.batch_size], args)

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from captioner.cli.caption import default_workers, non_negative_int, positive_int
+from captioner.cli.caption import add_hard_inference_argument, default_workers, load_captioner, non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,8 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="folder with the images")
     parser.add_argument("--features", help="feature cache from `captioner extract-features` (skips image decoding)")
     parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
-    parser.add_argument("--hard-inference", choices=["argmax", "expectation"],
-                        help="hard-attention models: most likely location (the model's default) or expected context")
+    add_hard_inference_argument(parser)
     parser.add_argument("--max-len", type=positive_int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
@@ -29,16 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from captioner.data.collate import collate
     from captioner.evaluation.caption_metrics import evaluate_captions, write_coco_results, write_scores
     from captioner.evaluation.run import caption_batches
-    from captioner.inference import Captioner
 
     out = Path(args.out) if args.out else None
     if out and not args.force and any((out / name).exists() for name in ("results.json", "scores.json")):
         from captioner.errors import CaptionerError
 
         raise CaptionerError(f"{out} already holds results; pass --force to overwrite them")
-    captioner = Captioner.load(args.checkpoint)
-    if args.hard_inference:
-        captioner.use_hard_inference(args.hard_inference)
+    captioner = load_captioner(args.checkpoint, args.hard_inference)
     dataset = _eval_dataset(args, captioner)
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate, num_workers=args.workers)
     results = caption_batches(captioner, loader, beam_size=args.beam, max_len=args.max_len)
