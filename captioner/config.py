@@ -23,7 +23,7 @@ class EncoderConfig:
     name: str = "efficientnet_lite0"
     pretrained: bool = True
     weights_path: str | None = None
-    image_size: int = 224
+    image_size: int | None = None  # None: the encoder's own input size
     pool_size: int | None = None
     trainable_stages: int = 0  # 0 = frozen; N = fine-tune the top N stages
 

