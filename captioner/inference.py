@@ -2,7 +2,7 @@
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from captioner.models.decoding import generate
 from captioner.text import Vocabulary
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "assets" / "captioner-coco-mini.pt"
+NO_REPEAT_NGRAM_SIZE = 3  # captions never repeat a word trigram unless asked (see docs/RESULTS.md)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Caption:
     words: list[str]
     alphas: np.ndarray  # (T, L): one attention map per generated word (+ <end> when produced)
     score: float
+    beams: list[tuple[str, float]] = field(default_factory=list)  # beam search: every final beam, best first
 
 
 class Captioner:
@@ -89,25 +91,35 @@ class Captioner:
     # -- captioning ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def caption(
-        self, images: Sequence[str | Path | Image.Image], beam_size: int = 3, max_len: int = 20, batch_size: int = 16
+        self,
+        images: Sequence[str | Path | Image.Image],
+        beam_size: int = 3,
+        max_len: int = 20,
+        batch_size: int = 16,
+        no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
     ) -> list[Caption]:
-        """Caption images (paths or PIL images); beam_size=1 is greedy decoding."""
+        """Caption images (paths or PIL images); beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats."""
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
             chunk = [img if isinstance(img, Image.Image) else load_image(img) for img in images[start : start + batch_size]]
             pixels = torch.stack([self.encoder.transform(img.convert("RGB")) for img in chunk]).to(self.device)
-            results += self.caption_features(self.encoder(pixels), beam_size, max_len)
+            results += self.caption_features(self.encoder(pixels), beam_size, max_len, no_repeat_ngram_size)
         return results
 
     @torch.no_grad()
-    def caption_features(self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20) -> list[Caption]:
+    def caption_features(
+        self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE
+    ) -> list[Caption]:
         """Grid features (B, L, C) → captions (skips the encoder; used with feature caches)."""
         strategy = {"strategy": "beam", "beam_size": beam_size} if beam_size > 1 else {"strategy": "greedy"}
-        out = generate(self.decoder, features.to(self.device).float(), max_len=max_len, **strategy)
+        out = generate(self.decoder, features.to(self.device).float(), max_len=max_len,
+                       no_repeat_ngram_size=no_repeat_ngram_size, **strategy)
+        beams = out.beams or [[(tokens, score)] for tokens, score in zip(out.tokens, out.scores.tolist())]
         captions = []
-        for tokens, score, alphas in zip(out.tokens, out.scores.tolist(), out.alphas):
+        for tokens, score, alphas, ranked in zip(out.tokens, out.scores.tolist(), out.alphas, beams):
             words = self.vocab.decode_tokens(tokens)
-            captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score))
+            texts = [(" ".join(self.vocab.decode_tokens(t)), s) for t, s in ranked]
+            captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score, texts))
         return captions
 
 

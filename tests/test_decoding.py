@@ -3,7 +3,7 @@ import torch
 
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder, DecoderConfig
-from captioner.models.decoding import Generation, beam_search, generate, greedy_decode, sample_decode
+from captioner.models.decoding import Generation, beam_search, block_repeated_ngrams, generate, greedy_decode, sample_decode
 from captioner.models.losses import caption_loss
 from captioner.text import Vocabulary
 
@@ -188,3 +188,38 @@ def test_unknown_padding_and_start_are_never_generated(strategy, options):
     tokens = generate(decoder, random_features(), strategy, max_len=6, **options).tokens
     assert all(token not in NEVER_GENERATED for caption in tokens for token in caption)
     assert {Vocabulary.pad_id, Vocabulary.start_id, Vocabulary.unk_id} == set(NEVER_GENERATED)
+
+
+def repeated_ngrams(tokens: list[int], n: int) -> int:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+def test_block_repeated_ngrams_bans_the_word_that_would_repeat_a_trigram():
+    words = torch.tensor([[5, 6, 7, 5, 6], [5, 6, 7, 8, 9]])  # row 0 ends in "5 6", which was followed by 7
+    logits = torch.zeros(2, 10)
+    blocked = block_repeated_ngrams(logits, words, n=3)
+    assert blocked[0, 7] == float("-inf") and torch.isfinite(blocked[0, :7]).all() and torch.isfinite(blocked[0, 8:]).all()
+    assert torch.isfinite(blocked[1]).all()  # "8 9" never occurred before: nothing to ban
+    assert block_repeated_ngrams(logits, words, n=0) is logits
+
+
+@pytest.mark.parametrize(
+    "strategy, options", [("greedy", {}), ("sample", {"temperature": 1.0}), ("beam", {"beam_size": 3})]
+)
+def test_no_repeat_ngram_size_keeps_every_caption_free_of_repeated_trigrams(strategy, options):
+    decoder, features = tiny_decoder(seed=0, scale=2.0), random_features(batch=16)
+    seeded = {"generator": torch.Generator().manual_seed(0)} if strategy == "sample" else {}
+    free = generate(decoder, features, strategy, max_len=30, **options, **seeded)
+    assert sum(repeated_ngrams(t, 3) for t in free.tokens) > 0  # this decoder does repeat itself when allowed
+    seeded = {"generator": torch.Generator().manual_seed(0)} if strategy == "sample" else {}
+    blocked = generate(decoder, features, strategy, max_len=30, no_repeat_ngram_size=3, **options, **seeded)
+    assert all(repeated_ngrams(t, 3) == 0 for t in blocked.tokens)
+    assert_well_formed(blocked, 16, max_len=30)
+
+
+def test_beam_search_lists_its_finished_beams_best_first():
+    out = beam_search(tiny_decoder(), random_features(), beam_size=3, max_len=12)
+    for tokens, score, beams in zip(out.tokens, out.scores.tolist(), out.beams):
+        assert 1 <= len(beams) <= 3 and beams[0] == (tokens, pytest.approx(score))
+        assert [s for _, s in beams] == sorted((s for _, s in beams), reverse=True)

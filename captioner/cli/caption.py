@@ -32,6 +32,23 @@ def add_hard_inference_argument(parser: argparse.ArgumentParser) -> None:
                         help="hard-attention models: most likely location (the model's default) or expected context")
 
 
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """Beam size, caption length and repetition control, shared by caption and evaluate."""
+    parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
+    parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
+    parser.add_argument("--no-repeat-ngram-size", type=non_negative_int, metavar="N",
+                        help="never repeat a word N-gram within a caption; 0 allows repeats (default 3)")
+    add_hard_inference_argument(parser)
+
+
+def decoding_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of Captioner.caption / caption_features that the options above set."""
+    options = {"beam_size": args.beam, "max_len": args.max_len}
+    if args.no_repeat_ngram_size is not None:
+        options["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+    return options
+
+
 def load_captioner(checkpoint: str | None, hard_inference: str | None, device: str = "cpu"):
     """The model file given (the shipped one by default), with --hard-inference applied when given."""
     from captioner.inference import Captioner
@@ -43,9 +60,7 @@ def load_captioner(checkpoint: str | None, hard_inference: str | None, device: s
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files")
     parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
-    parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
-    add_hard_inference_argument(parser)
-    parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
+    add_decoding_arguments(parser)
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
@@ -70,7 +85,7 @@ def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace) -> int
             images[path] = load_image(path)
         except CaptionerError as e:
             print(f"captioner caption: error: {e}", file=sys.stderr)
-    results = captioner.caption(list(images.values()), beam_size=args.beam, max_len=args.max_len) if images else []
+    results = captioner.caption(list(images.values()), **decoding_options(args)) if images else []
     for (path, image), result in zip(images.items(), results):
         print(result.text if len(args.images) == 1 else f"{path}: {result.text}", flush=True)
         if args.attention:

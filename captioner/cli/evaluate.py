@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from captioner.cli.caption import add_hard_inference_argument, default_workers, load_captioner, non_negative_int, positive_int
+from captioner.cli.caption import add_decoding_arguments, decoding_options, default_workers, load_captioner, non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -11,9 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", required=True, help="COCO-format captions JSON with the references")
     parser.add_argument("--images", required=True, help="folder with the images")
     parser.add_argument("--features", help="feature cache from `captioner extract-features` (skips image decoding)")
-    parser.add_argument("--beam", type=positive_int, default=3, help="beam size; 1 = greedy (default 3)")
-    add_hard_inference_argument(parser)
-    parser.add_argument("--max-len", type=positive_int, default=20)
+    add_decoding_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
                         help="image-decoding worker processes (default: one per core beyond two, at most 4)")
@@ -37,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     captioner = load_captioner(args.checkpoint, args.hard_inference)
     dataset = _eval_dataset(args, captioner)
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate, num_workers=args.workers)
-    results = caption_batches(captioner, loader, beam_size=args.beam, max_len=args.max_len)
+    results = caption_batches(captioner, loader, **decoding_options(args))
     references = {i: dataset.captions_for(i) for i in results}
     scores = evaluate_captions(results, references)
     print(f"{len(results)} images, beam {args.beam}: {scores}")

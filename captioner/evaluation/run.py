@@ -8,14 +8,15 @@ from captioner.inference import Captioner
 
 
 @torch.no_grad()
-def caption_batches(captioner: Captioner, batches: Iterable[dict], beam_size: int = 3, max_len: int = 20) -> dict[int, str]:
-    """Batches from an eval-mode caption DataLoader (images or cached features) → {image_id: caption}."""
+def caption_batches(captioner: Captioner, batches: Iterable[dict], **options) -> dict[int, str]:
+    """Batches from an eval-mode caption DataLoader (images or cached features) → {image_id: caption}; `options`
+    are Captioner.caption_features' (beam_size, max_len, no_repeat_ngram_size)."""
     results: dict[int, str] = {}
     for batch in batches:
         if "features" in batch:
             features = batch["features"]
         else:
             features = captioner.encoder(batch["images"].to(captioner.device))
-        captions = captioner.caption_features(features, beam_size=beam_size, max_len=max_len)
+        captions = captioner.caption_features(features, **options)
         results.update({int(i): c.text for i, c in zip(batch["image_ids"], captions)})
     return results

@@ -26,6 +26,26 @@ class Generation:
     scores: torch.Tensor  # (B,) log-probability of each sequence; beam search: the length-normalised ranking score
     alphas: list[torch.Tensor]  # per image (T_i, L)
     finished: list[bool]  # whether <end> was produced
+    beams: list[list[tuple[list[int], float]]] | None = None  # beam search: per image, up to k (tokens, score), best first
+
+
+def block_repeated_ngrams(logits: torch.Tensor, words: torch.Tensor, n: int) -> torch.Tensor:
+    """Forbid every word that would repeat an n-gram already in its row: logits (R, V), words so far (R, t).
+
+    A word w is banned after ... a b when "a b w" occurred earlier in the same row (n = 3). n < 1 disables.
+    """
+    if n < 1 or words.size(1) < n - 1:
+        return logits
+    if n == 1:
+        return logits.scatter(1, words, float("-inf"))
+    windows = words.unfold(1, n - 1, 1)  # (R, t-n+2, n-1): every run of n-1 words
+    last = windows[:, -1:]  # (R, 1, n-1): the n-1 words the next one would follow
+    seen = (windows[:, :-1] == last).all(dim=-1)  # (R, t-n+1): earlier runs equal to it, each followed by a word
+    rows, starts = seen.nonzero(as_tuple=True)
+    if rows.numel() == 0:
+        return logits
+    banned = words[rows, starts + n - 1]  # the word that followed each earlier run
+    return logits.index_put((rows, banned), logits.new_tensor(float("-inf")))
 
 
 STRATEGIES: Registry[Callable[..., Generation]] = Registry("decoding strategy")
@@ -39,11 +59,11 @@ def generate(decoder: CaptionDecoder, features: torch.Tensor, strategy: str = "g
 # -- greedy and sampling: the whole batch steps together, finished rows are frozen -------------------------------
 @STRATEGIES.register("greedy")
 @torch.no_grad()
-def greedy_decode(decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20) -> Generation:
-    """Take the most probable word at every step."""
+def greedy_decode(decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20, no_repeat_ngram_size: int = 0) -> Generation:
+    """Take the most probable word at every step (never one that repeats an n-gram of that size, when set)."""
     _check_common(features, max_len)
     with _eval_mode(decoder):
-        return _decode_stepwise(decoder, features, max_len, lambda logits: logits.argmax(dim=-1))
+        return _decode_stepwise(decoder, features, max_len, lambda logits: logits.argmax(dim=-1), no_repeat_ngram_size)
 
 
 @STRATEGIES.register("sample")
@@ -54,6 +74,7 @@ def sample_decode(
     max_len: int = 20,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    no_repeat_ngram_size: int = 0,
 ) -> Generation:
     """Sample every word from softmax(logits / temperature); scores are log-probabilities under the model (T = 1)."""
     _check_common(features, max_len)
@@ -65,22 +86,24 @@ def sample_decode(
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
 
     with _eval_mode(decoder):
-        return _decode_stepwise(decoder, features, max_len, choose)
+        return _decode_stepwise(decoder, features, max_len, choose, no_repeat_ngram_size)
 
 
-def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: int, choose: Chooser) -> Generation:
+def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: int, choose: Chooser, no_repeat: int) -> Generation:
     memory, state = decoder.prepare(features)
     B = features.size(0)
     tokens = torch.full((B,), START_ID, dtype=torch.long, device=features.device)  # (B,)
     done = torch.zeros(B, dtype=torch.bool, device=features.device)  # (B,)
     scores = features.new_zeros(B, dtype=torch.float)  # (B,)
-    words, alphas, counted = [], [], []
+    words = torch.empty(B, 0, dtype=torch.long, device=features.device)  # (B, t)
+    alphas, counted = [], []
     for _ in range(max_len):
         out = decoder.step(tokens, state, memory)
-        chosen = choose(out.logits)  # (B,)
+        logits = block_repeated_ngrams(out.logits, words, no_repeat)  # (B, V)
+        chosen = choose(logits)  # (B,)
         log_p = out.logits.float().log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)  # (B,)
         scores += log_p.masked_fill(done, 0.0)  # finished rows keep stepping but no longer count
-        words.append(chosen)
+        words = torch.cat([words, chosen.unsqueeze(1)], dim=1)  # (B, t+1)
         alphas.append(out.alpha)
         counted.append(~done)
         done = done | (chosen == END_ID)
@@ -88,7 +111,7 @@ def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: i
         if bool(done.all()):
             break
     # (B, T), (B, T, L), (B, T)
-    return _split_rows(torch.stack(words, 1), torch.stack(alphas, 1), torch.stack(counted, 1), scores)
+    return _split_rows(words, torch.stack(alphas, 1), torch.stack(counted, 1), scores)
 
 
 def _split_rows(words: torch.Tensor, alphas: torch.Tensor, counted: torch.Tensor, scores: torch.Tensor) -> Generation:
@@ -107,18 +130,24 @@ def _split_rows(words: torch.Tensor, alphas: torch.Tensor, counted: torch.Tensor
 @STRATEGIES.register("beam")
 @torch.no_grad()
 def beam_search(
-    decoder: CaptionDecoder, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, length_penalty: float = 1.0
+    decoder: CaptionDecoder,
+    features: torch.Tensor,
+    beam_size: int = 3,
+    max_len: int = 20,
+    length_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
 ) -> Generation:
     """Batched beam search; finished hypotheses rank by log p / len**length_penalty (len counts <end>; 0 disables).
 
     A hypothesis that produced <end> always wins over partial ones; the best partial hypothesis is returned
-    (finished=False) only for an image where no <end> appeared within max_len words.
+    (finished=False) only for an image where no <end> appeared within max_len words. With no_repeat_ngram_size
+    = n, no hypothesis repeats an n-gram of its own.
     """
     _check_common(features, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
     with _eval_mode(decoder):
-        return _BeamSearch(decoder, features, beam_size, max_len, length_penalty).run()
+        return _BeamSearch(decoder, features, beam_size, max_len, length_penalty, no_repeat_ngram_size).run()
 
 
 @dataclass(order=True)
@@ -131,10 +160,10 @@ class _Hypothesis:
 
 class _BeamSearch:
     def __init__(
-        self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float
+        self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float, no_repeat: int = 0
     ) -> None:
         self.decoder, self.features = decoder, features
-        self.k, self.max_len, self.length_penalty = k, max_len, length_penalty
+        self.k, self.max_len, self.length_penalty, self.no_repeat = k, max_len, length_penalty, no_repeat
         self.B = features.size(0)
         self.offsets = torch.arange(self.B, device=features.device).unsqueeze(1) * k  # (B, 1): each image's beam 0
         self.hypotheses: list[list[_Hypothesis]] = [[] for _ in range(self.B)]  # finished, per image
@@ -153,7 +182,9 @@ class _BeamSearch:
         for t in range(self.max_len):
             out = self.decoder.step(tokens, state, memory)
             alphas = torch.cat([alphas, out.alpha.unsqueeze(1)], dim=1)  # (B·k, t+1, L)
-            top, beams, chosen = self._candidates(scores, out.logits)  # (B, 2k) each
+            log_probs = out.logits.float().log_softmax(dim=-1)  # (B·k, V): the model's, before any word is banned
+            log_probs = block_repeated_ngrams(log_probs, words, self.no_repeat)
+            top, beams, chosen = self._candidates(scores, log_probs)  # (B, 2k) each
             self._collect_finished(top, beams, chosen, words, alphas)
             scores, beams, chosen = self._survivors(top, beams, chosen)  # (B, k) each
             index = (beams + self.offsets).view(-1)  # (B·k,): global id of each survivor's parent beam
@@ -164,11 +195,10 @@ class _BeamSearch:
                 break
         return self._result(scores, words, alphas)
 
-    def _candidates(self, scores: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _candidates(self, scores: torch.Tensor, log_probs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The 2k best extensions per image: total log p (B, 2k), parent beam (B, 2k) and word (B, 2k)."""
-        B, k, V = self.B, self.k, logits.size(-1)
-        log_probs = logits.float().log_softmax(dim=-1).view(B, k, V)  # (B, k, V)
-        total = (scores.unsqueeze(-1) + log_probs).view(B, k * V)  # (B, k·V)
+        B, k, V = self.B, self.k, log_probs.size(-1)
+        total = (scores.unsqueeze(-1) + log_probs.view(B, k, V)).view(B, k * V)  # (B, k, V) → (B, k·V)
         top, flat = total.topk(min(2 * k, k * V), dim=1)  # (B, 2k): enough to keep k alive after <end>s leave
         return top, flat // V, flat % V
 
@@ -210,19 +240,21 @@ class _BeamSearch:
         return log_p / length**self.length_penalty
 
     def _result(self, scores: torch.Tensor, words: torch.Tensor, alphas: torch.Tensor) -> Generation:
-        best = []
+        ranked = []
         for image, hypotheses in enumerate(self.hypotheses):
             if hypotheses:
-                best.append(max(hypotheses))
+                ranked.append(sorted(hypotheses, reverse=True)[: self.k])
             else:  # no <end> within max_len: the best partial hypothesis (survivors are sorted, beam 0 is best)
                 beam = image * self.k
                 score = self._normalise(float(scores[image, 0]), words.size(1))
-                best.append(_Hypothesis(score, words[beam].tolist(), alphas[beam], False))
+                ranked.append([_Hypothesis(score, words[beam].tolist(), alphas[beam], False)])
+        best = [hypotheses[0] for hypotheses in ranked]
         return Generation(
             [h.tokens for h in best],
             torch.tensor([h.score for h in best], device=self.features.device),
             [h.alphas for h in best],
             [h.finished for h in best],
+            [[(h.tokens, h.score) for h in hypotheses] for hypotheses in ranked],
         )
 
 
