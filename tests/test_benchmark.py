@@ -7,7 +7,7 @@ from captioner.cli import main
 
 
 def test_quick_rows_are_ratios_of_two_real_measurements():
-    from captioner.benchmarks.suite import run_suite
+    from captioner.benchmarks.core import run_suite
 
     rows = run_suite(["decoder-training", "beam-search"], quick=True, log=lambda message: None)
     assert [row.benchmark for row in rows] == ["decoder-training", "beam-search"]  # in the order asked

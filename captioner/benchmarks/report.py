@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from captioner.benchmarks.suite import Row, describe
+from captioner.benchmarks.core import Row, describe
 
 
 def machine_facts() -> dict[str, str]:

@@ -1,24 +1,21 @@
-"""The benchmark suite: every figure is a RATIO of two things measured side by side, in one run, on the same data.
+"""The core benchmarks: decoder training, beam search, feature extraction, the feature cache, cold start.
 
-Each benchmark is registered by name in `BENCHMARKS` and returns one `Row` per case it measures. Timed sides
-run alternately (A, B, A, B, …) and report their medians, so a background load slows both alike; absolute
-numbers depend on the machine, ratios much less. `captioner benchmark` runs the suite and writes the table.
+Each is registered in `captioner.benchmarks.core.BENCHMARKS` and returns ratios measured side by side.
 """
 
 import json
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from captioner.benchmarks import workloads
-from captioner.benchmarks.harness import cli_defaults, quiet_lightning, race, run_python, torch_threads
+from captioner.benchmarks.core import BENCHMARKS, Row, Settings, Target
+from captioner.benchmarks.harness import cli_defaults, quiet_lightning, race, run_python
 from captioner.benchmarks.tutorial_decoder import tutorial_forward
 from captioner.config import EncoderConfig, RunConfig
 from captioner.data.features import extract_features
@@ -27,82 +24,8 @@ from captioner.encoders import ImageEncoder, encoder_from_config
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
-from captioner.registry import Registry
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the YAML configs of a source checkout
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the ratio should be: at least (≥) or at most (≤) `value`."""
-
-    at_least: bool
-    value: float
-
-    def met(self, ratio: float) -> bool:
-        return ratio >= self.value if self.at_least else ratio <= self.value
-
-    def __str__(self) -> str:
-        return f"{'≥' if self.at_least else '≤'} {self.value:g}×"
-
-
-@dataclass
-class Row:
-    benchmark: str  # registry name
-    case: str  # sizes or variant measured
-    ours: float
-    baseline: float
-    unit: str
-    ratio: float  # what it is a ratio of is said in the benchmark's description
-    target: Target | None = None
-    note: str = ""
-
-    @property
-    def met(self) -> bool | None:
-        return None if self.target is None else self.target.met(self.ratio)
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "target": str(self.target) if self.target else None, "met": self.met}
-
-
-@dataclass(frozen=True)
-class Settings:
-    quick: bool  # small sizes: a smoke run in seconds, not a measurement to report
-    workdir: Path  # scratch space, deleted after the run
-    checkpoint: Path | None = None  # caption model for the cold-start row (default: the shipped one, if present)
-
-
-Benchmark = Callable[[Settings], list[Row]]
-BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
-
-
-def run_suite(
-    names: Sequence[str] | None = None,
-    quick: bool = False,
-    threads: int = 1,
-    checkpoint: str | Path | None = None,
-    log: Callable[[str], None] = print,
-) -> list[Row]:
-    """Run the named benchmarks (all by default) in a scratch folder; returns their rows in order.
-
-    Every side of every benchmark runs with `threads` intra-op threads (0: torch's default), child processes
-    included, so that no side gets more cores than the other.
-    """
-    chosen = [(name, BENCHMARKS.get(name)) for name in (names or BENCHMARKS.names())]  # unknown names fail first
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="captioner-benchmark-") as tmp, torch_threads(threads):
-        for name, benchmark in chosen:
-            start = time.perf_counter()
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            rows += benchmark(Settings(quick, workdir, Path(checkpoint) if checkpoint else None))
-            log(f"{name}: done in {time.perf_counter() - start:.0f} s")
-    return rows
-
-
-def describe(name: str) -> str:
-    """A benchmark's docstring on one line: what is compared, how, and what the ratio is."""
-    return " ".join((BENCHMARKS.get(name).__doc__ or "").split())
 
 
 # -- 1. decoder training ---------------------------------------------------------------------------------------------

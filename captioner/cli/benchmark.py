@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from captioner.benchmarks.report import machine_facts, markdown_report, markdown_table
-    from captioner.benchmarks.suite import run_suite
+    from captioner.benchmarks.core import run_suite
 
     before, start = machine_facts(), time.perf_counter()
     rows = run_suite(args.only, args.quick, args.threads, args.checkpoint, log=_progress)
