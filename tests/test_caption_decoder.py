@@ -136,3 +136,12 @@ def test_hand_written_backward_matches_autograd(options):
     assert fused.keys() == reference.keys()
     for name in reference:
         torch.testing.assert_close(fused[name], reference[name], msg=name)
+
+
+def test_training_step_runs_under_bfloat16_autocast():
+    """trainer.precision=bf16-mixed: the fused loop runs in float32 inside an autocast region."""
+    decoder = tiny_decoder(memory_dim=12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = caption_loss(decoder, decoder(torch.randn(3, 9, 16), CAPTIONS), CAPTIONS)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and decoder.cells[0].weight_hh.grad is not None

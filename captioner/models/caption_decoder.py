@@ -289,10 +289,11 @@ class CaptionDecoder(nn.Module):
 
     def _fused_loop(self, word_gates, running, memory, state) -> dict[str, torch.Tensor | None]:
         w, score = memory.weights, self.attention.score
-        h, context, alpha = SoftAttentionLSTM.apply(
-            word_gates, memory.features, memory.projected, state.h[0], state.c[0], w.h_side, w.h_bias, w.context_side,
-            score.weight[0], score.bias[:1], running, w.splits[1],
-        )
+        tensors = (word_gates, memory.features, memory.projected, state.h[0], state.c[0], w.h_side, w.h_bias,
+                   w.context_side, score.weight[0], score.bias[:1])
+        dtype = torch.float64 if word_gates.dtype == torch.float64 else torch.float32  # under autocast: float32
+        with torch.autocast(word_gates.device.type, enabled=False):
+            h, context, alpha = SoftAttentionLSTM.apply(*(t.to(dtype) for t in tensors), running, w.splits[1])
         return {"h": h, "context": context, "alpha": alpha, "log_prob": None, "entropy": None}
 
     def _autograd_loop(self, word_gates, running, memory, state, mode) -> dict[str, torch.Tensor | None]:

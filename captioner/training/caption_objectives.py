@@ -20,7 +20,7 @@ class CaptionTrainingConfig:
     """The `training` section of a caption config."""
 
     objective: str = "xe"  # xe: cross-entropy | scst: self-critical CIDEr-D
-    init_from: str | None = None  # a caption model file to start from (its encoder, decoder and vocabulary)
+    init_from: str | None = None  # a caption model file to start from (its encoder, decoder, vocabulary); "shipped"
     # scheduled sampling (XE): p = min(max, increase · ⌊(epoch − start) / every⌋) from epoch `start`; start < 0: off
     scheduled_sampling_start: int = -1
     scheduled_sampling_every: int = 5

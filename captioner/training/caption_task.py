@@ -28,7 +28,7 @@ def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionData
 
 def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
     path = config.training.init_from
-    start = Captioner.load(path)  # missing files, VQA models and broken files are refused here, naming the file
+    start = Captioner.load(None if path == "shipped" else path)  # missing, VQA or broken model files are refused here
     _check_sections_agree(config, start, path)
     datamodule = CaptionDataModule(config.data, start.encoder, vocab=start.vocab)
     _check_vocabulary(config, start.vocab, datamodule, path)
