@@ -131,7 +131,9 @@ class Engine:
             for i, grid in zip(missing, encoded):
                 jobs[i].grid, jobs[i].pixels = grid, None
                 self.cache.put((self._encoder_key(task), jobs[i].digest), grid)
-        return torch.stack([job.grid.to(device) for job in jobs])  # (B, L, C)
+        # Stacked as the encoder lays its output out (channels-major: (B, C, L) transposed), so a batch computes
+        # exactly what Captioner.caption computes for the same images: float sums depend on the memory layout.
+        return torch.stack([job.grid.to(device).transpose(0, 1) for job in jobs]).transpose(1, 2)  # (B, C, L) → (B, L, C)
 
     # -- which encoder ---------------------------------------------------------------------------------------------
     def _encoder(self, task: str) -> ImageEncoder:
