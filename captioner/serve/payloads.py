@@ -92,7 +92,7 @@ def vqa_model(engine: Engine, settings: ServeSettings) -> dict | None:
     }
 
 
-def health_payload(engine: Engine, batchers, settings: ServeSettings) -> dict:
+def health_payload(engine: Engine, workers, settings: ServeSettings) -> dict:
     """What the page needs to set itself up, and what the benchmark and tests read about batching."""
     return {
         "status": "ok",
@@ -100,7 +100,7 @@ def health_payload(engine: Engine, batchers, settings: ServeSettings) -> dict:
         "vqa_model": vqa_model(engine, settings),
         "limits": {"max_upload_mb": settings.max_upload_mb, "max_question_chars": settings.max_question_chars,
                    "max_beam": settings.max_beam, "max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
-        "batches": {task: _stats(batcher.stats) for task, batcher in (("caption", batchers.caption), ("ask", batchers.ask))},
+        "batches": {task: _stats(batcher.stats) for task, batcher in (("caption", workers.caption), ("ask", workers.ask))},
         "images_encoded": engine.images_encoded,
         "grid_cache": {"grids": len(engine.cache), "mb": round(engine.cache.bytes / 2**20, 2)},
     }
