@@ -68,14 +68,16 @@ def test_a_lone_request_waits_no_longer_than_max_wait(executor):
 
 def test_requests_queued_while_the_model_is_busy_go_together_without_waiting_again(executor):
     async def scenario():
-        batcher = DynamicBatcher(Doubler(delay=0.2), executor, max_batch=16, max_wait=0.01)
+        process = Doubler(delay=0.5)
+        batcher = DynamicBatcher(process, executor, max_batch=16, max_wait=0.01)
         batcher.start()
         first = asyncio.ensure_future(batcher.submit(1))
-        await asyncio.sleep(0.05)  # the first batch is running now
+        while not process.batches:  # until the first batch is running
+            await asyncio.sleep(0.001)
         rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(2, 7)]
         results = await asyncio.gather(first, *rest)
         await batcher.stop()
-        return results, batcher.process.batches
+        return results, process.batches
 
     results, batches = run(scenario)
     assert results == [2, 4, 6, 8, 10, 12]
