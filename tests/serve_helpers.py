@@ -57,7 +57,7 @@ def running_server(*arguments: str, timeout: float = 60) -> Iterator[tuple[str, 
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 process.kill()
 

@@ -110,6 +110,19 @@ def test_hovering_words_overlays_their_attention_as_the_figures_draw_it(page):
     page.screenshot(path=ARTIFACTS / "page.png")
 
 
+def test_dropping_a_photo_captions_it(page):
+    photo = base64.b64encode(EXAMPLE.read_bytes()).decode()
+    drop = page.evaluate_handle("""photo => {
+        const bytes = Uint8Array.from(atob(photo), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
+        return transfer;
+    }""", photo)
+    page.dispatch_event("#drop", "drop", {"dataTransfer": drop})
+    page.wait_for_selector("#words button")
+    assert page.eval_on_selector("#photo", "c => c.width") > 0 and "tennis" in page.inner_text("#words")
+
+
 def test_keyboard_moves_between_words_and_escape_clears(page):
     page.set_input_files("#file", str(EXAMPLE))
     page.wait_for_selector("[data-map='word:1']")

@@ -21,7 +21,7 @@ def test_serves_on_loopback_by_default_says_so_and_stops_cleanly_on_ctrl_c():
         too_big = httpx.post(f"{url}/api/caption", files={"image": ("big.jpg", bytes(50 * 2**20))}, timeout=60)
         assert too_big.status_code == 413 and "limit is 10 MB" in too_big.json()["error"]  # refused before it is read
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=120) == 0  # torch takes its time to exit on a busy machine
         errors = process.stderr.read()
         assert "captioner serve: stopped" in errors and "Traceback" not in errors
 

@@ -102,7 +102,7 @@ def serving(model: Path, workdir: Path) -> Iterator[tuple[str, int]]:
     finally:
         process.send_signal(signal.SIGINT)  # as Ctrl-C: uvicorn finishes open requests and stops
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=120)  # torch can take many seconds to exit on a busy machine
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()

@@ -130,7 +130,7 @@ class Engine:
             self.images_encoded += len(missing)
             for i, grid in zip(missing, encoded):
                 jobs[i].grid, jobs[i].pixels = grid, None
-                self.cache.put((self._encoder_key(task), jobs[i].digest), grid)
+                self.cache.put((self._encoder_key(task), jobs[i].digest), grid.clone())  # a view would keep the whole batch alive
         # Stacked as the encoder lays its output out (channels-major: (B, C, L) transposed), so a batch computes
         # exactly what Captioner.caption computes for the same images: float sums depend on the memory layout.
         return torch.stack([job.grid.to(device).transpose(0, 1) for job in jobs]).transpose(1, 2)  # (B, C, L) → (B, L, C)

@@ -307,6 +307,7 @@ async function choose(file) {
   state.pinned = null;
   state.heat.clear();
   state.maps = { word: [], glimpse: [] };
+  $("result").hidden = true; // the last photo's caption goes with it
   $("answers").replaceChildren();
   $("glimpses").replaceChildren();
   $("hint").textContent = "Drop another photo here, or";
