@@ -40,3 +40,15 @@ def test_vqa_flags_exclude_each_other(capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--no-vqa", "--vqa-checkpoint", "x.pt"])
     assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_measures_a_real_server():
+    from captioner.benchmarks.core import run_suite
+
+    rows = {row.case.split(":")[0]: row for row in run_suite(["serve-load"], quick=True, log=lambda message: None)}
+    throughput = rows["16 clients vs 1 (sequential)"]
+    assert throughput.unit == "images/s" and throughput.ours > 0 and throughput.baseline > 0
+    assert rows["failed requests / all requests"].ours == 0 and rows["failed requests / all requests"].baseline > 0
+    memory = [row for case, row in rows.items() if case.startswith("server peak RSS")]
+    assert all(row.ours >= row.baseline > 0 for row in memory)  # a peak never falls

@@ -40,7 +40,7 @@ class LoadPlan:
 
 
 PLANS = {False: LoadPlan(photos=256, per_round=96, rounds=2, memory_checkpoints=(100, 2000), phase_seconds=300),
-         True: LoadPlan(photos=24, per_round=16, rounds=1, memory_checkpoints=(20, 60), phase_seconds=60)}
+         True: LoadPlan(photos=24, per_round=8, rounds=1, memory_checkpoints=(20, 40), phase_seconds=60)}
 CLIENTS = (1, 4, 16)
 
 
