@@ -252,6 +252,22 @@ with torch.inference_mode():
 """
 
 
+def caption_model(settings: Settings) -> tuple[Path, str]:
+    """The caption model a benchmark runs, and how to name it: --checkpoint, else the shipped one (not with
+    --quick), else a model file with an untrained decoder of the shipped sizes (tiny_cnn at 64 px with --quick)."""
+    from captioner.inference import SHIPPED_CHECKPOINT
+
+    if settings.checkpoint is not None:
+        return settings.checkpoint, f"model file {settings.checkpoint}"
+    if SHIPPED_CHECKPOINT.is_file() and not settings.quick:
+        return SHIPPED_CHECKPOINT, "shipped checkpoint"
+    encoder_config = EncoderConfig(name="tiny_cnn", pretrained=False, image_size=64) if settings.quick else EncoderConfig()
+    size = decoder_sizes(settings.quick)[0]
+    sizes = {"embed_dim": size.embed, "hidden_dim": size.hidden, "attention_dim": size.attention, "memory_dim": size.memory}
+    model = workloads.write_model_file(settings.workdir / "model.pt", encoder_config, sizes, size.vocab)
+    return model, "model file with an untrained decoder (no shipped checkpoint yet)"
+
+
 @BENCHMARKS.register("caption-cold-start")
 def caption_cold_start(settings: Settings) -> list[Row]:
     """Wall time of `captioner caption one.jpg --checkpoint X` in a fresh process vs a bare script in a fresh
@@ -262,19 +278,9 @@ def caption_cold_start(settings: Settings) -> list[Row]:
     file cache, then 3 times alternately. Ratio = caption / bare.
     """
     from captioner.checkpoint import load_model_file
-    from captioner.inference import SHIPPED_CHECKPOINT
 
     image = workloads.write_photos(settings.workdir, 1, size=(640, 480))[1]
-    if settings.checkpoint is not None:
-        model, which = settings.checkpoint, f"model file {settings.checkpoint}"
-    elif SHIPPED_CHECKPOINT.is_file() and not settings.quick:
-        model, which = SHIPPED_CHECKPOINT, "shipped checkpoint"
-    else:
-        encoder_config = EncoderConfig(name="tiny_cnn", pretrained=False, image_size=64) if settings.quick else EncoderConfig()
-        size = decoder_sizes(settings.quick)[0]
-        sizes = {"embed_dim": size.embed, "hidden_dim": size.hidden, "attention_dim": size.attention, "memory_dim": size.memory}
-        model = workloads.write_model_file(settings.workdir / "model.pt", encoder_config, sizes, size.vocab)
-        which = "model file with an untrained decoder (no shipped checkpoint yet)"
+    model, which = caption_model(settings)
     encoder = load_model_file(model, "caption")["encoder"]
     caption = [sys.executable, "-m", "captioner", "caption", str(image), "--checkpoint", str(model)]
     bare = [sys.executable, "-c", BARE_ENCODER_SCRIPT, str(image), encoder["name"], str(int(encoder["pretrained"])),
