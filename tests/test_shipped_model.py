@@ -16,7 +16,7 @@ def test_the_shipped_model_is_small_and_loads_without_pickled_code():
     assert payload["encoder_state"] is None  # the encoder's weights come from the installed package
     assert {t.dtype for t in payload["decoder_state"].values() if t.is_floating_point()} == {torch.float16}
     captioner = Captioner.load()
-    assert captioner.encoder.describe()["name"] == "efficientnet_lite0"
+    assert captioner.encoder.describe()["name"] == "efficientnet_lite0_448"
     assert 1000 < len(captioner.vocab) < 5000
 
 
