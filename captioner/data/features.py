@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from captioner.data.images import load_image
+from captioner.data.image_files import ImageFiles, keep_readable
 from captioner.encoders import ImageEncoder
 from captioner.errors import CaptionerError
 
@@ -88,26 +88,6 @@ class FeatureCache:
         )
 
 
-class _ImageFiles(Dataset):
-    def __init__(self, items: list[tuple[int, Path]], transform) -> None:
-        self.items, self.transform = items, transform
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
-        try:
-            return index, self.transform(load_image(self.items[index][1])), ""
-        except CaptionerError as e:
-            return index, None, str(e)
-
-
-def _keep_readable(batch: list) -> tuple[list[int], torch.Tensor | None, list[str]]:
-    good = [(i, x) for i, x, _ in batch if x is not None]
-    errors = [e for _, x, e in batch if x is None]
-    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, errors
-
-
 @torch.inference_mode()
 def extract_features(
     encoder: ImageEncoder,
@@ -126,10 +106,11 @@ def extract_features(
     L, C = encoder.num_locations, encoder.channels
     tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
     array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
-    loader = DataLoader(_ImageFiles(items, encoder.transform), batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_readable)
+    loader = DataLoader(ImageFiles([path for _, path in items], encoder.transform), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=keep_readable)
     written, failures, start = [], [], time.perf_counter()
     for rows, pixels, errors in loader:
-        failures += errors
+        failures += [reason for _, reason in errors]
         if pixels is not None:
             array[rows] = encoder(pixels).numpy().astype(np.float16)  # (b, L, C)
             written += rows
