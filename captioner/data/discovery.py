@@ -52,8 +52,8 @@ def image_problem(path: Path) -> str | None:
         return "not an image file PIL can read"
     except Image.DecompressionBombError:
         return None  # an image; load_image refuses it with the full reason
-    except OSError as e:
-        return f"cannot read it ({e.strerror or e})"
+    except OSError as e:  # strerror: the file system's refusal; without it: PIL could not parse the header
+        return f"cannot read it ({e.strerror})" if e.strerror else f"corrupt or truncated image ({e})"
 
 
 class _Search:
