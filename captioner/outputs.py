@@ -165,8 +165,7 @@ class JsonLinesOutput(CaptionOutput):
         self.file.open_for_append()
 
     def add(self, record: Record) -> None:
-        self.file.append(_json_line(record))
-        self._mark_done(record.file)
+        self.file.append(_json_line(record))  # not added to the done set: memory stays flat however long the run
 
     def close(self) -> None:
         self.file.close()
@@ -197,7 +196,6 @@ class CsvOutput(CaptionOutput):
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="").writerow([record.file, record.caption])
         self.file.append(buffer.getvalue())
-        self._mark_done(record.file)
 
     def close(self) -> None:
         self.file.close()
