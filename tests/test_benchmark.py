@@ -41,3 +41,12 @@ def test_unknown_benchmark_is_refused_naming_the_known_ones(capsys):
     assert main(["benchmark", "--only", "warp-drive"]) == 1
     error = capsys.readouterr().err
     assert "unknown benchmark 'warp-drive'" in error and "decoder-training" in error
+
+
+def test_folder_captioning_times_the_real_command_against_the_bare_encoder():
+    from captioner.benchmarks.core import run_suite
+
+    [row] = run_suite(["folder-captioning"], quick=True, log=lambda message: None)
+    assert row.unit == "images/s" and row.ours > 0 and row.baseline > 0 and math.isclose(row.ratio, row.ours / row.baseline)
+    assert str(row.target) == "≥ 0.8×" and "24 JPEGs of 640×480" in row.case
+    assert re.fullmatch(r"stages alone: decode\+resize [\d.]+ ms/image, encoder [\d.]+ ms/image, beam 3 [\d.]+ ms/image", row.note)
