@@ -138,7 +138,7 @@ class Captioner:
 
         loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
-        batches = in_background(loader, depth=2, name="captioner-decode")
+        batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
         encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
         options = (beam_size, max_len, no_repeat_ngram_size)
         decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")

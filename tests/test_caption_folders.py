@@ -93,6 +93,7 @@ def test_non_images_and_unreadable_files_are_skipped_by_name_and_the_rest_captio
     (lambda tmp: (tmp / "mine.jsonl").write_text('{"id": 7}\n'), ["{tmp}/album", "-o", "{tmp}/mine.jsonl"], "is not a captioner output"),
     (lambda tmp: None, ["{tmp}/album", "-o", "{tmp}/captions.txt"], "unknown format .txt"),
     (lambda tmp: None, ["{tmp}/album", "--device", "cuda:7"], "error: device 'cuda:7' requested but"),
+    (lambda tmp: None, ["{tmp}/album", "--attention", "/sys/figures"], "error: cannot write the attention figure /sys/figures/"),
 ])
 def test_bad_input_is_one_line_and_exit_status_1_and_nothing_is_overwritten(model, tmp_path, capsys, setup, args, message):
     make_photos(tmp_path / "album", 2)

@@ -148,9 +148,13 @@ def _emit(path: Path, caption, output, plain: bool) -> None:
 def write_attention_figure(captioner, image_path: Path, caption, out_path: Path) -> Path:
     """One image's attention figure: the photo, then a panel per generated word (the only place figures are made)."""
     from captioner.data.images import load_image
+    from captioner.errors import CaptionerError
     from captioner.visualize import caption_attention_figure
 
-    return caption_attention_figure(load_image(image_path), caption.words, caption.alphas, captioner.grid_size, out_path)
+    try:
+        return caption_attention_figure(load_image(image_path), caption.words, caption.alphas, captioner.grid_size, out_path)
+    except OSError as e:
+        raise CaptionerError(f"cannot write the attention figure {out_path}: {e.strerror or e}") from None
 
 
 def attention_names(paths: list[Path]) -> dict[Path, str]:
