@@ -115,7 +115,7 @@ def test_attention_figures_are_named_by_stem_even_when_two_photos_share_one(mode
 
 
 def test_a_run_killed_halfway_resumes_and_captions_every_image_exactly_once(model, tmp_path):
-    photos = make_photos(tmp_path / "album", 120)
+    photos = make_photos(tmp_path / "album", 80)
     out = tmp_path / "captions.jsonl"
     command = [sys.executable, "-m", "captioner", "caption", str(tmp_path / "album"), "--output", str(out),
                "--checkpoint", str(model), "--batch-size", "2", "--max-len", "20", "--quiet"]
