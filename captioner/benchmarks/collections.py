@@ -64,7 +64,11 @@ def folder_captioning(settings: Settings) -> list[Row]:
     captioner = Captioner.load(model)
     paths = sorted(folder.iterdir())
     pool = torch.stack([captioner.encoder.transform(load_image(p)) for p in paths[:128]])  # (P, 3, S, S)
-    caption_folder(folder, settings.workdir / "warm-up.jsonl", model)  # file cache and first-call allocations
+    warm_up = settings.workdir / "warm-up"
+    warm_up.mkdir()
+    for path in paths[:32]:
+        shutil.copyfile(path, warm_up / path.name)
+    caption_folder(warm_up, settings.workdir / "warm-up.jsonl", model)  # imports and first-call allocations
 
     def bare() -> None:
         with torch.inference_mode():
