@@ -57,7 +57,7 @@ def folder_captioning(settings: Settings) -> list[Row]:
     from captioner.inference import Captioner
 
     model, which = _model(settings)
-    count = 24 if settings.quick else 2000
+    count = 24 if settings.quick else settings.count(2000)
     folder = settings.workdir / "photos"
     workloads.write_photos(folder, count, size=PHOTO_SIZE)
     batch = cli_defaults("caption", "batch_size")["batch_size"]
@@ -125,7 +125,7 @@ def caption_memory(settings: Settings) -> list[Row]:
     Ratio = 10k / 1k; flat is 1.
     """
     model, which = _model(settings)
-    counts = (30, 300) if settings.quick else (1000, 10000)
+    counts = (30, 300) if settings.quick else (settings.count(1000), settings.count(10000))
     distinct = workloads.write_photos(settings.workdir / "distinct", 10 if settings.quick else 100, size=(320, 240))
     small, large = (_memory_probe(settings.workdir, list(distinct.values()), n, model) for n in counts)
     workers = cli_defaults("caption", "workers")["workers"]
