@@ -17,7 +17,8 @@ from captioner.benchmarks.harness import torch_threads
 from captioner.registry import Registry
 
 # Modules whose import registers benchmarks (a new area adds its module here).
-BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.collections")
+BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.self_critical", "captioner.benchmarks.serving",
+                     "captioner.benchmarks.collections")
 
 
 @dataclass(frozen=True)
