@@ -50,7 +50,7 @@ def folder_captioning(settings: Settings) -> list[Row]:
     resizing the JPEGs, the encoder, beam search, one JSON line per image; model loading included) vs the bare
     encoder forward on already-decoded tensors at the same batch size.
 
-    2,000 generated photo-like 640×480 JPEGs, the shipped model, the CLI's defaults (batch size, decoding
+    2,000 (× --scale) generated photo-like 640×480 JPEGs, the shipped model, the CLI's defaults (batch size, decoding
     workers), run in this process. The bare side cycles through 128 pre-decoded images. The note gives where the
     time goes: the CPU time of each stage alone on 64 images. Ratio = folder / bare.
     """
@@ -117,7 +117,7 @@ def caption_memory_probe(folder: str, out: str, model: str) -> dict:
 @BENCHMARKS.register("caption-memory")
 def caption_memory(settings: Settings) -> list[Row]:
     """Peak RSS of `captioner caption FOLDER --output captions.jsonl` in a fresh process for a folder of 10,000
-    images vs one of 1,000.
+    images vs one of 1,000 (both × --scale).
 
     The shipped model with the CLI's defaults (beam 3). The folders hold copies of 100 generated photo-like
     320×240 JPEGs (COCO-mini's size; each copy is read and decoded like any other file). Peak RSS is the
