@@ -97,12 +97,12 @@ def test_per_category_rows_need_more_than_twenty_words(persons):
 
 def test_supervision_targets_follow_the_words(persons):
     regions = WordRegions(read_instances(persons), LITE0)
-    targets = regions.targets(2, ["a", "man", "and", "a", "dog"], length=6)  # 5 words + <end>
+    targets = regions.targets(2, ["a", "man", "and", "a", "dog"])  # 5 words + <end>
     assert targets.shape == (6, 49)
     assert np.flatnonzero(targets.sum(axis=1)).tolist() == [1]  # only "man": dogs are not labelled here
     assert targets[1].reshape(7, 7)[:, :3] == pytest.approx(np.ones((7, 3)))  # the left half: columns 0–2 …
     assert targets[1].reshape(7, 7)[:, 3] == pytest.approx(np.full(7, 0.5))  # … and half of column 3
-    assert not regions.targets(4, ["a", "man"], length=3).any()  # unknown image: no supervision
+    assert not regions.targets(4, ["a", "man"]).any()  # unknown image: no supervision
 
 
 def test_boxes_partly_outside_are_clipped(tmp_path):
@@ -139,7 +139,7 @@ def test_bad_files_are_one_line_errors_naming_the_file_and_entry(tmp_path, paylo
 def test_images_outside_the_evaluated_set_or_of_another_size_are_refused(persons):
     sizes = {1: (448, 448), 2: (224, 224), 3: None, 4: (224, 224)}
     assert len(read_instances(persons, sizes).images) == 3
-    with pytest.raises(CaptionerError, match=r"image 4 \(000000000004.jpg\) is not in the evaluated set"):
+    with pytest.raises(CaptionerError, match=r"image 4 \(000000000004.jpg\) is not in the captions file"):
         read_instances(persons, {1: None, 2: None, 3: None})
     with pytest.raises(CaptionerError, match="image 1 is 448×448 there but 640×480 in the captions file"):
         read_instances(persons, {**sizes, 1: (640, 480)})

@@ -1,4 +1,4 @@
-"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--beam K] [--out DIR]"""
+"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--beam K] [--boxes FILE] [--out DIR]"""
 
 import argparse
 from pathlib import Path
@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
                         help="image-decoding worker processes (default: one per core beyond two, at most 4)")
     parser.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
+    parser.add_argument("--boxes", metavar="FILE", help="COCO instances file of these images: also report how much of "
+                        "each generated word's attention falls in the boxes of the category it names (grounding)")
     parser.add_argument("--out", help="write results.json (COCO results format) and scores.json here")
     parser.add_argument("--force", action="store_true", help="overwrite existing result files")
 
@@ -34,15 +36,32 @@ def run(args: argparse.Namespace) -> int:
         raise CaptionerError(f"{out} already holds results; pass --force to overwrite them")
     captioner = load_captioner(args.checkpoint, args.hard_inference)
     dataset = _eval_dataset(args, captioner)
+    regions = _word_regions(args.boxes, dataset, captioner) if args.boxes else None  # a bad file fails before captioning
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate, num_workers=args.workers)
-    results = caption_batches(captioner, loader, **decoding_options(args))
+    captions = caption_batches(captioner, loader, **decoding_options(args))
+    results = {i: c.text for i, c in captions.items()}
     references = {i: dataset.captions_for(i) for i in results}
     scores = evaluate_captions(results, references)
     print(f"{len(results)} images, beam {args.beam}: {scores}")
+    grounding = _grounding(captions, regions) if regions else None
     if out:
         write_coco_results(results, out / "results.json")
-        write_scores(scores, out / "scores.json")
+        write_scores(scores, out / "scores.json", grounding)
     return 0
+
+
+def _word_regions(path: str, dataset, captioner):
+    from captioner.data.boxes import WordRegions, read_instances
+
+    return WordRegions(read_instances(path, dataset.image_sizes()), captioner.encoder.geometry)
+
+
+def _grounding(captions: dict, regions) -> dict:
+    from captioner.evaluation.grounding import format_grounding, word_grounding
+
+    grounding = word_grounding(captions, regions)
+    print(format_grounding(grounding))
+    return grounding
 
 
 def _eval_dataset(args: argparse.Namespace, captioner):

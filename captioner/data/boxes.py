@@ -7,7 +7,7 @@ list. A listed image without annotations has no objects.
 """
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ def _clipped(box: list[float], size: tuple[float, float], where: str) -> Box:
 def _check_membership(images: dict, sizes: Mapping[int, tuple[float, float] | None], path: Path) -> None:
     for image_id, img in images.items():
         if image_id not in sizes:
-            raise CaptionerError(f"{path}: image {image_id} ({img['file_name'] or 'no file name'}) is not in the evaluated set")
+            raise CaptionerError(f"{path}: image {image_id} ({img['file_name'] or 'no file name'}) is not in the captions file")
         known = sizes[image_id]
         if known is not None and any(abs(a - b) > 0.5 for a, b in zip(known, img["size"])):
             raise CaptionerError(
@@ -151,14 +151,11 @@ class WordRegions:
         found = [(i, c, self.region(image_id, c)) for i, c in enumerate(named) if c is not None]
         return [(i, c, region) for i, c, region in found if region is not None]
 
-    def targets(self, image_id: int, words: Sequence[str], length: int) -> np.ndarray:
-        """(length, L) supervision rows for the words of a caption: a word's region, zeros where none."""
-        rows = np.zeros((length, self.geometry.grid_size[0] * self.geometry.grid_size[1]), dtype=np.float32)
-        for position, _, region in self.for_words(image_id, words[:length]):
+    def targets(self, image_id: int, words: Sequence[str]) -> np.ndarray:
+        """(T, L) supervision rows for a caption's words and its <end> (T = len(words) + 1, the steps the
+        decoder predicts): a word's region, zeros where it names nothing with boxes."""
+        rows = np.zeros((len(words) + 1, self.geometry.grid_size[0] * self.geometry.grid_size[1]), dtype=np.float32)
+        for position, _, region in self.for_words(image_id, words):
             rows[position] = region
         return rows
 
-
-def image_sizes(images: Collection[dict]) -> dict[int, tuple[float, float] | None]:
-    """id → (width, height) of a COCO file's images entries, None where the entry has no size."""
-    return {img["id"]: (img["width"], img["height"]) if _positive(img.get("width")) and _positive(img.get("height")) else None for img in images}
