@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from captioner.data.images import load_image
 from captioner.errors import CaptionerError
-from captioner.text import Vocabulary
+from captioner.text import Vocabulary, tokenize
 
 
 @dataclass
@@ -91,11 +91,18 @@ def _check_captions_json(data: Any, path: str | Path) -> None:
         raise CaptionerError(f"{path}: {len(orphans)} captions refer to image ids not in 'images' (e.g. {orphans[0]})")
 
 
+def _size(image: dict) -> tuple[float, float] | None:
+    width, height = image.get("width"), image.get("height")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    return (float(width), float(height)) if numbers else None
+
+
 class CocoCaptions(Dataset):
     """Captions of a COCO-format file. mode="train": one sample per caption; mode="eval": one per image.
 
     Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
-    image decoding.
+    image decoding; given `regions` (captioner.data.boxes.WordRegions), train samples also carry `"grounding"`
+    (T, L): for each word (and <end>) the grid region of the boxes it names, zeros where it names none.
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class CocoCaptions(Dataset):
         max_caption_len: int | None = None,
         skip_missing: bool = False,
         fail_fast: bool = True,
+        regions: Any = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be train or eval, got {mode!r}")
@@ -120,8 +128,10 @@ class CocoCaptions(Dataset):
         self.annotations, self.images_dir = Path(annotations), Path(images_dir)
         self.transform, self.vocab, self.mode, self.features = transform, vocab, mode, features
         self.max_caption_len, self.fail_fast = max_caption_len, fail_fast
+        self.regions = regions  # captioner.data.boxes.WordRegions: train samples carry per-word grounding targets
         coco = load_coco_captions(annotations)
         self._files = {img_id: coco.imgs[img_id]["file_name"] for img_id in coco.imgs}
+        self._sizes = {img_id: _size(coco.imgs[img_id]) for img_id in coco.imgs}
         self._captions = {i: [str(a["caption"]).strip() for a in coco.imgToAnns[i]] for i in coco.imgToAnns}
         ids = (subset or SubsetSpec()).select(list(self._captions))
         self.image_ids = self._available(ids, skip_missing)
@@ -145,11 +155,16 @@ class CocoCaptions(Dataset):
     def __getitem__(self, index: int) -> dict:
         if self.mode == "train":
             image_id, caption = self._items[index]
-            ids = self.vocab.encode(caption)
-            if self.max_caption_len and len(ids) > self.max_caption_len + 2:
-                ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
+            words = tokenize(caption)
+            if self.max_caption_len:
+                words = words[: self.max_caption_len]  # <end> always follows
             visual = self._visual(image_id)
-            return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
+            if "skipped" in visual:
+                return visual
+            sample = {**visual, "caption": torch.tensor(self.vocab.encode(words)), "image_id": image_id}
+            if self.regions is not None:
+                sample["grounding"] = torch.from_numpy(self.regions.targets(image_id, words))  # (T, L), T = words + <end>
+            return sample
         image_id = self._items[index]
         visual = self._visual(image_id)
         return visual if "skipped" in visual else {**visual, "image_id": image_id, "references": self._captions[image_id]}
@@ -164,6 +179,10 @@ class CocoCaptions(Dataset):
             if self.fail_fast:
                 raise
             return {"skipped": str(e)}
+
+    def image_sizes(self) -> dict[int, tuple[float, float] | None]:
+        """id → (width, height) of every image of the annotations file (not only the subset); None where not given."""
+        return dict(self._sizes)
 
     def image_path(self, image_id: int) -> Path:
         return self.images_dir / self._files[image_id]

@@ -23,6 +23,13 @@ def _pad(name: str, lengths: str, mask: str) -> Callable[[list], dict]:
     return collect
 
 
+def _grounding(values: list) -> dict:
+    """Per-caption (T_i, L) word regions → (B, T_max, L) zero-padded like the captions, and the (B, T_max) mask
+    of the words that have a region."""
+    padded = pad_sequence(values, batch_first=True, padding_value=0.0)  # (B, T_max, L)
+    return {"grounding": padded, "grounding_mask": padded.sum(dim=-1) > 0}
+
+
 def _ids(name: str) -> Callable[[list], dict]:
     return lambda values: {name: torch.tensor(values, dtype=torch.long)}
 
@@ -34,6 +41,7 @@ COLLATORS: dict[str, Callable[[list], dict]] = {
     "target": _stack("targets", torch.float32),
     "caption": _pad("captions", "lengths", "mask"),
     "question": _pad("questions", "question_lengths", "question_mask"),
+    "grounding": _grounding,
     "image_id": _ids("image_ids"),
     "question_id": _ids("question_ids"),
 }

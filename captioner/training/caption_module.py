@@ -38,13 +38,14 @@ class CaptioningModule(pl.LightningModule):
         with torch.set_grad_enabled(self.training and self.encoder.trainable_stages > 0):
             return self.encoder(batch["images"])
 
-    def model_step(self, features: torch.Tensor, captions: torch.Tensor) -> dict[str, torch.Tensor]:
-        return caption_loss(self.decoder, self.decoder(features, captions), captions)
+    def model_step(self, features: torch.Tensor, captions: torch.Tensor, grounding: torch.Tensor | None = None,
+                   grounding_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return caption_loss(self.decoder, self.decoder(features, captions), captions, grounding=grounding, grounding_mask=grounding_mask)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         if not report_skipped(self, batch):
             return None  # every image of this batch was unreadable
-        terms = self.model_step(self.encode(batch), batch["captions"])
+        terms = self.model_step(self.encode(batch), batch["captions"], batch.get("grounding"), batch.get("grounding_mask"))
         loss = check_finite(terms["loss"], self.global_step)
         batch_size = len(batch["captions"])
         self.log("train/loss", terms.pop("loss"), prog_bar=True, batch_size=batch_size)

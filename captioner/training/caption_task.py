@@ -4,12 +4,15 @@ import dataclasses
 
 from captioner.config import TASKS, RunConfig, TaskSpec
 from captioner.encoders import encoder_from_config
+from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.training.caption_module import CaptioningModule
 from captioner.training.datamodules import CaptionDataConfig, CaptionDataModule
 
 
 def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
+    if config.model.attention_supervision > 0 and not config.data.train_boxes:
+        raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
     encoder = encoder_from_config(config.encoder)
     datamodule = CaptionDataModule(config.data, encoder)
     vocab = datamodule.vocab

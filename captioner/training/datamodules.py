@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from captioner.data.boxes import WordRegions, read_instances
 from captioner.data.coco import CocoCaptions, SubsetSpec
 from captioner.data.collate import collate
 from captioner.data.features import FeatureCache
@@ -20,6 +21,7 @@ class CaptionDataConfig:
     images_dir: str = "data/coco/train2014"
     val_images_dir: str | None = None  # defaults to images_dir
     features_dir: str | None = None  # a cache from `captioner extract-features`: no image decoding
+    train_boxes: str | None = None  # COCO instances file of the training images: per-word attention targets
     vocab_min_count: int = 5
     vocab_max_size: int | None = None
     max_caption_len: int = 20
@@ -55,9 +57,10 @@ class CaptionDataModule(pl.LightningDataModule):
         train_subset = SubsetSpec(c.max_images, c.fraction, c.subset_seed, c.karpathy_file, "train" if c.karpathy_file else None)
         probe = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, **source)
         self.vocab = vocab or Vocabulary.build(probe.all_captions(), c.vocab_min_count, c.vocab_max_size)
+        regions = WordRegions(read_instances(c.train_boxes, probe.image_sizes()), encoder.geometry) if c.train_boxes else None
         self.train_set = CocoCaptions(
             c.train_annotations, c.images_dir, vocab=self.vocab, mode="train", subset=train_subset,
-            max_caption_len=c.max_caption_len, fail_fast=c.fail_fast, **source,
+            max_caption_len=c.max_caption_len, fail_fast=c.fail_fast, regions=regions, **source,
         )
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
