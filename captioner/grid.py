@@ -83,7 +83,7 @@ def _axis(lo: np.ndarray, hi: np.ndarray, stride: int, side: int) -> tuple[np.nd
     cuts = np.unique(np.concatenate([edges, np.clip(lo, 0, side), np.clip(hi, 0, side)]))
     middle, length = (cuts[:-1] + cuts[1:]) / 2, np.diff(cuts)  # (pieces,)
     inside = (lo[:, None] <= middle) & (middle < hi[:, None])  # (n, pieces)
-    owner = np.searchsorted(edges, middle, side="right") - 1  # (pieces,): the cell each piece lies in
+    owner = (np.searchsorted(edges, middle, side="right") - 1).clip(0, cells - 1)  # (pieces,): the cell each lies in
     share = np.zeros((cells, len(middle)))
     share[owner, np.arange(len(middle))] = length / np.diff(edges)[owner]
     return inside, share

@@ -76,3 +76,18 @@ def test_the_encoder_describes_its_own_geometry():
     assert features.shape[1] == 25 and encoder.geometry.grid_size == encoder.grid_size == (5, 5)
     pooled = build_encoder("tiny_cnn", pretrained=False, image_size=64, pool_size=2)
     assert pooled.geometry == GridGeometry((64, 64), 16, (2, 2))
+
+
+def test_coverage_matches_counting_pixels_of_the_resized_image():
+    rng = np.random.default_rng(0)
+    for geometry in (LITE0, GridGeometry((100, 150), 32)):  # last cells full, or holding 4 and 22 px of image
+        rows, cols = geometry.input_size
+        boxes = [(int(rng.integers(-20, cols)), int(rng.integers(-20, rows)), int(rng.integers(1, 90)), int(rng.integers(1, 90))) for _ in range(4)]
+        mask = np.zeros((geometry.raw_size[0] * 32, geometry.raw_size[1] * 32))  # the padded canvas
+        for x, y, w, h in boxes:
+            mask[max(y, 0) : max(min(y + h, rows), 0), max(x, 0) : max(min(x + w, cols), 0)] = 1
+        inside = np.zeros_like(mask)
+        inside[:rows, :cols] = 1  # what of each cell is image
+        cells = lambda a: a.reshape(geometry.raw_size[0], 32, geometry.raw_size[1], 32).sum(axis=(1, 3))  # (h, w)
+        expected = (cells(mask) / cells(inside)).reshape(-1)
+        assert geometry.coverage(boxes, (cols, rows)) == pytest.approx(expected)
