@@ -62,19 +62,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
     add_decoding_arguments(parser)
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
+    parser.add_argument("--boxes", metavar="FILE", help="with --attention: COCO instances file whose boxes (matched by "
+                        "file name) are outlined on the panel of each word naming their category")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from captioner.data.boxes import read_instances
+    from captioner.errors import CaptionerError
+
+    if args.boxes and not args.attention:
+        raise CaptionerError("--boxes outlines boxes on attention figures: give --attention DIR too")
+    boxes = read_instances(args.boxes) if args.boxes else None
     captioner = load_captioner(args.checkpoint, args.hard_inference, args.device)
     failed = 0
     for start in range(0, len(args.images), args.batch_size):
-        failed += _caption_chunk(captioner, args.images[start : start + args.batch_size], args)
+        failed += _caption_chunk(captioner, args.images[start : start + args.batch_size], args, boxes)
     return 1 if failed else 0
 
 
-def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace) -> int:
+def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace, boxes=None) -> int:
     """Caption the readable images of `paths` in one batch; report each unreadable one. Returns how many failed."""
     from captioner.data.images import load_image
     from captioner.errors import CaptionerError
@@ -89,8 +97,9 @@ def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace) -> int
     for (path, image), result in zip(images.items(), results):
         print(result.text if len(args.images) == 1 else f"{path}: {result.text}", flush=True)
         if args.attention:
-            from captioner.visualize import caption_attention_figure
+            from captioner.visualize import write_caption_attention
 
             out = Path(args.attention) / f"{Path(path).stem}_attention.png"
-            caption_attention_figure(image, result.words, result.alphas, captioner.grid_size, out)
+            labelled = boxes.for_file(path) if boxes else None
+            write_caption_attention(image, result.words, result.alphas, captioner.encoder.geometry, out, labelled)
     return len(paths) - len(images)

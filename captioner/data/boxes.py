@@ -26,6 +26,18 @@ class ImageBoxes:
 
     size: tuple[float, float]
     boxes: Mapping[str, tuple[Box, ...]]
+    source: str = ""  # "FILE: image ID (FILE_NAME)", for messages
+
+    def word_boxes(self, words: Sequence[str], image_size: tuple[float, float]) -> list[tuple[Box, ...]]:
+        """For each word, the boxes of the category it names in this image, in pixels of `image_size` (the same
+        picture at another size); () where it names none."""
+        width, height = image_size
+        if abs(width / height - self.size[0] / self.size[1]) > 0.02 * self.size[0] / self.size[1]:
+            raise CaptionerError(f"{self.source}: the boxes are for a {self.size[0]:g}×{self.size[1]:g} image, "
+                                 f"the one given is {width:g}×{height:g}")
+        sx, sy = width / self.size[0], height / self.size[1]
+        scaled = {c: tuple((x * sx, y * sy, w * sx, h * sy) for x, y, w, h in b) for c, b in self.boxes.items()}
+        return [scaled.get(category, ()) for category in word_categories(words, tuple(self.boxes))]
 
 
 @dataclass
@@ -59,7 +71,8 @@ def read_instances(path: str | Path, image_sizes: Mapping[int, tuple[float, floa
         if image_id in unlabelled:
             raise CaptionerError(f"{where} has boxes but the image is listed in unlabelled_image_ids")
         grouped[image_id].setdefault(name, []).append(_clipped(box, images[image_id]["size"], where))
-    labelled = {i: ImageBoxes(images[i]["size"], {n: tuple(b) for n, b in found.items()}) for i, found in grouped.items()}
+    labelled = {i: ImageBoxes(images[i]["size"], {n: tuple(b) for n, b in found.items()}, f"{path}: image {i} ({images[i]['file_name']})")
+                for i, found in grouped.items()}
     names = {img["file_name"]: i for i, img in images.items() if img.get("file_name")}
     return BoxAnnotations(path, labelled, names, tuple(categories.values()))
 
