@@ -117,6 +117,7 @@ def test_boxes_partly_outside_are_clipped(tmp_path):
         ({"images": [], "annotations": []}, "not a COCO instances file"),
         ([1, 2], "not a COCO instances file"),
         ({"images": [{"id": 1}], "annotations": [], "categories": []}, r"images\[0\] needs an integer id and a positive width"),
+        ({"images": [], "annotations": [7], "categories": []}, r"annotations\[0\] \(image None\): not a COCO instance"),
         ({"images": [{"id": 1, "width": 9, "height": 9}], "categories": [{"id": 1, "name": "person"}],
           "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}, r"annotations\[0\] \(image 1\): bbox must be"),
         ({"images": [{"id": 1, "width": 9, "height": 9}], "categories": [{"id": 1, "name": "person"}],

@@ -66,14 +66,14 @@ def read_instances(path: str | Path, image_sizes: Mapping[int, tuple[float, floa
         _check_membership(images, image_sizes, path)
     grouped: dict[int, dict[str, list[Box]]] = {i: {} for i in images if i not in unlabelled}
     for index, a in enumerate(annotations):
-        where = f"{path}: annotations[{index}] (image {a.get('image_id')!r})"
+        where = f"{path}: annotations[{index}] (image {a.get('image_id') if isinstance(a, dict) else None!r})"
         box, image_id, name = _checked_annotation(a, images, categories, where)
         if image_id in unlabelled:
             raise CaptionerError(f"{where} has boxes but the image is listed in unlabelled_image_ids")
         grouped[image_id].setdefault(name, []).append(_clipped(box, images[image_id]["size"], where))
     labelled = {i: ImageBoxes(images[i]["size"], {n: tuple(b) for n, b in found.items()}, f"{path}: image {i} ({images[i]['file_name']})")
                 for i, found in grouped.items()}
-    names = {img["file_name"]: i for i, img in images.items() if img.get("file_name")}
+    names = {Path(str(img["file_name"])).name: i for i, img in images.items() if img.get("file_name")}
     return BoxAnnotations(path, labelled, names, tuple(categories.values()))
 
 
