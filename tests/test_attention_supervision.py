@@ -30,7 +30,7 @@ def test_mass_loss_is_zero_inside_the_boxes_and_log_two_for_half():
     alphas = maps([0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0, 0, 1])  # the third word has no boxes
     assert grounding_loss(alphas[:, :1], target[:, :1], mask[:, :1]).item() == pytest.approx(0.0)
     assert grounding_loss(alphas, target, mask).item() == pytest.approx(math.log(2) / 2)  # mean over the 2 words
-    assert grounding_loss(maps([1, 0, 0, 0]), BOX.expand(1, 1, 4), mask[:, :1]).item() == pytest.approx(0.0)  # anywhere inside
+    assert grounding_loss(maps([1, 0, 0, 0]), BOX.expand(1, 1, 4)).item() == pytest.approx(0.0)  # anywhere inside; mask from target
 
 
 def test_cross_entropy_pulls_towards_the_normalised_box_map():
@@ -53,7 +53,7 @@ def test_minimising_it_moves_the_attention_into_the_boxes(form):
     optimiser = torch.optim.SGD([logits], lr=1.0)
     for _ in range(50):
         optimiser.zero_grad()
-        grounding_loss(logits.softmax(-1), BOX.expand(1, 1, 4), torch.tensor([[True]]), form).backward()
+        grounding_loss(logits.softmax(-1), BOX.expand(1, 1, 4), form=form).backward()
         optimiser.step()
     assert (logits.softmax(-1) * BOX).sum().item() > 0.95
 

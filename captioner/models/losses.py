@@ -44,15 +44,17 @@ def attention_penalty(alphas: torch.Tensor, mask: torch.Tensor, reduction: str =
     return per_caption.mean()
 
 
-def grounding_loss(alphas: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, form: str = "mass") -> torch.Tensor:
+def grounding_loss(alphas: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, form: str = "mass") -> torch.Tensor:
     """Supervised attention (Liu et al. 2017), λ-free: alphas (B, T, L), target (B, T, L) the coverage m of each
-    word's boxes per location, mask (B, T) the words that have boxes. Mean over those words of
+    word's boxes per location, mask (B, T) the words that have boxes (default: rows of target that are not all
+    zero). Mean over those words of
 
       mass:          −log Σ_i α_t,i · m_i             (all of the word's attention inside its boxes, anywhere there)
       cross_entropy: −Σ_i q_i log α_t,i, q = m / Σ m  (Liu et al.: spread like the box map)
 
     Zero (with a gradient path) when no word has boxes.
     """
+    mask = target.sum(dim=-1) > 0 if mask is None else mask  # (B, T)
     if form == "mass":
         mass = (alphas * target).sum(dim=-1)  # (B, T)
         per_word = -torch.log(torch.where(mask, mass, torch.ones_like(mass)).clamp(min=1e-6))  # (B, T)
