@@ -70,10 +70,11 @@ def main() -> None:
     parser.add_argument("--supervision-loss", nargs="+", default=["mass"], choices=["mass", "cross_entropy"])
     parser.add_argument("--beams", nargs="+", type=int, default=[1, 3])
     parser.add_argument("--override", nargs="*", default=[], help="extra config overrides for every run (a.b=value)")
+    parser.add_argument("--runs", default="runs", help="folder of the training runs (one is reused when its model.pt exists)")
     args = parser.parse_args()
     table = {}
     for name, overrides in variants(args).items():
-        out_dir = Path("runs") / name
+        out_dir = Path(args.runs) / name
         if not (out_dir / "model.pt").is_file():
             config = load_config(args.config, [*overrides, *args.override, f"trainer.out_dir={out_dir}", "trainer.progress_bar=false"])
             train(config, force=True)
