@@ -1,4 +1,5 @@
-"""Supervised attention (Liu et al. 2017): the loss on toy maps, the per-word targets, and training with them."""
+"""Supervised attention (Liu et al. 2017): the loss on toy maps, the per-word targets of each image's references,
+and training with them."""
 
 import math
 
@@ -7,7 +8,7 @@ import torch
 
 from captioner.data.boxes import WordRegions, read_instances
 from captioner.data.coco import CocoCaptions
-from captioner.data.collate import collate
+from captioner.data.collate import collate, stack_grounding
 from captioner.data.shapes import SHAPES
 from captioner.errors import CaptionerError
 from captioner.grid import GridGeometry
@@ -15,6 +16,7 @@ from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.losses import caption_loss, grounding_loss
 from captioner.text import Vocabulary
 from captioner.text.categories import word_categories
+from captioner.training.caption_module import encode_caption
 from captioner.training.runner import train
 from helpers import tiny_caption_config
 
@@ -73,20 +75,21 @@ def test_caption_loss_adds_lambda_times_the_grounding_term():
     assert grounded["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * expected.item(), rel=1e-5)
 
 
-def test_train_samples_carry_word_regions_aligned_with_the_caption(shapes):
-    vocab = Vocabulary.build(CocoCaptions(shapes / "captions_train.json", shapes / "images", transform=str, mode="eval").all_captions())
-    captions = CocoCaptions(shapes / "captions_train.json", shapes / "images", transform=lambda image: torch.zeros(1),
-                            vocab=vocab, mode="train", max_caption_len=3)
+def test_image_samples_carry_word_regions_aligned_with_the_captions_trained_on(shapes):
+    captions = CocoCaptions(shapes / "captions_train.json", shapes / "images", transform=lambda image: torch.zeros(1), mode="eval")
+    vocab = Vocabulary.build(captions.all_captions())
     captions.regions = WordRegions(read_instances(shapes / "instances_train.json", captions.image_sizes()), GridGeometry((64, 64), 16))
-    samples = [captions[i] for i in range(len(captions))]
-    batch = collate(samples)
-    B, T = batch["captions"].shape[0], batch["captions"].shape[1] - 1  # the decoder predicts captions[:, 1:]
-    assert batch["grounding"].shape == (B, T, 16) and batch["grounding_mask"].shape == (B, T)
-    for row, sample in enumerate(samples):
-        words = vocab.decode_tokens(sample["caption"])  # at most 3 words, then <end>
+    batch = collate([captions[i] for i in range(4)])  # 4 images, each with all its references
+    references = [r for refs in batch["references"] for r in refs]
+    encoded = [encode_caption(vocab, r, max_len=3) for r in references]  # as CaptioningModule.reference_batch
+    T = max(map(len, encoded)) - 1  # the decoder predicts captions[:, 1:]
+    targets, mask = stack_grounding(batch["grounding"], T, max_len=3)
+    assert targets.shape == (len(references), T, 16) and mask.shape == (len(references), T)
+    for row, ids in enumerate(encoded):
+        words = vocab.decode_tokens(ids)  # at most 3 words, then <end>
         named = [i for i, category in enumerate(word_categories(words, SHAPES)) if category]
-        assert batch["grounding_mask"][row].nonzero().flatten().tolist() == named, words
-    assert batch["grounding_mask"].any()
+        assert mask[row].nonzero().flatten().tolist() == named, words
+    assert mask.any()
 
 
 def test_training_with_supervision_logs_the_grounding_term(shapes, tmp_path):

@@ -101,8 +101,9 @@ class CocoCaptions(Dataset):
     """Captions of a COCO-format file. mode="train": one sample per caption; mode="eval": one per image.
 
     Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
-    image decoding; given `regions` (captioner.data.boxes.WordRegions), train samples also carry `"grounding"`
-    (T, L): for each word (and <end>) the grid region of the boxes it names, zeros where it names none.
+    image decoding. Given `regions` (captioner.data.boxes.WordRegions), eval-mode samples (an image with all its
+    references) also carry `"grounding"`: for each reference a (T_i, L) tensor, for each of its words (and <end>)
+    the grid region of the boxes it names, zeros where it names none.
     """
 
     def __init__(
@@ -128,7 +129,7 @@ class CocoCaptions(Dataset):
         self.annotations, self.images_dir = Path(annotations), Path(images_dir)
         self.transform, self.vocab, self.mode, self.features = transform, vocab, mode, features
         self.max_caption_len, self.fail_fast = max_caption_len, fail_fast
-        self.regions = regions  # captioner.data.boxes.WordRegions: train samples carry per-word grounding targets
+        self.regions = regions  # captioner.data.boxes.WordRegions: per-image samples carry per-word grounding targets
         coco = load_coco_captions(annotations)
         self._files = {img_id: coco.imgs[img_id]["file_name"] for img_id in coco.imgs}
         self._sizes = {img_id: _size(coco.imgs[img_id]) for img_id in coco.imgs}
@@ -155,19 +156,19 @@ class CocoCaptions(Dataset):
     def __getitem__(self, index: int) -> dict:
         if self.mode == "train":
             image_id, caption = self._items[index]
-            words = tokenize(caption)
-            if self.max_caption_len:
-                words = words[: self.max_caption_len]  # <end> always follows
+            ids = self.vocab.encode(caption)
+            if self.max_caption_len and len(ids) > self.max_caption_len + 2:
+                ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
             visual = self._visual(image_id)
-            if "skipped" in visual:
-                return visual
-            sample = {**visual, "caption": torch.tensor(self.vocab.encode(words)), "image_id": image_id}
-            if self.regions is not None:
-                sample["grounding"] = torch.from_numpy(self.regions.targets(image_id, words))  # (T, L), T = words + <end>
-            return sample
+            return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
         image_id = self._items[index]
         visual = self._visual(image_id)
-        return visual if "skipped" in visual else {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if "skipped" in visual:
+            return visual
+        sample = {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if self.regions is not None:  # one (T_i, L) per reference, T_i = its words + <end>
+            sample["grounding"] = [torch.from_numpy(self.regions.targets(image_id, tokenize(r))) for r in sample["references"]]
+        return sample
 
     def _visual(self, image_id: int) -> dict:
         """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""

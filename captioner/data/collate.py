@@ -23,11 +23,15 @@ def _pad(name: str, lengths: str, mask: str) -> Callable[[list], dict]:
     return collect
 
 
-def _grounding(values: list) -> dict:
-    """Per-caption (T_i, L) word regions → (B, T_max, L) zero-padded like the captions, and the (B, T_max) mask
-    of the words that have a region."""
-    padded = pad_sequence(values, batch_first=True, padding_value=0.0)  # (B, T_max, L)
-    return {"grounding": padded, "grounding_mask": padded.sum(dim=-1) > 0}
+def stack_grounding(targets: list[list[torch.Tensor]], steps: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, per reference (T_i, L) word regions (CocoCaptions' "grounding") → (R, steps, L) zero-padded in
+    the order of the references, and the (R, steps) mask of the words that have a region. A caption cut to
+    `max_len` words keeps the rows of those words; its <end> row names nothing."""
+    rows = [t[: min(len(t) - 1, max_len, steps)] for per_image in targets for t in per_image]  # words only
+    padded = rows[0].new_zeros(len(rows), steps, rows[0].size(-1))  # (R, steps, L)
+    for r, t in enumerate(rows):
+        padded[r, : len(t)] = t
+    return padded, padded.sum(dim=-1) > 0
 
 
 def _ids(name: str) -> Callable[[list], dict]:
@@ -41,7 +45,6 @@ COLLATORS: dict[str, Callable[[list], dict]] = {
     "target": _stack("targets", torch.float32),
     "caption": _pad("captions", "lengths", "mask"),
     "question": _pad("questions", "question_lengths", "question_mask"),
-    "grounding": _grounding,
     "image_id": _ids("image_ids"),
     "question_id": _ids("question_ids"),
 }
