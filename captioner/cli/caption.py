@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
     add_decoding_arguments(parser)
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
+    parser.add_argument("--boxes", metavar="FILE", help="with --attention: COCO instances file whose boxes (matched by "
+                        "file name) are outlined on the panel of each word naming their category")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
                         help="image-decoding worker processes; 0 decodes in a thread of this process "
@@ -86,13 +88,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from captioner.data.boxes import read_instances
     from captioner.data.discovery import find_images
     from captioner.devices import resolve_device
+    from captioner.errors import CaptionerError
     from captioner.outputs import open_output
     from captioner.progress import say
 
+    if args.boxes and not args.attention:
+        raise CaptionerError("--boxes outlines boxes on attention figures: give --attention DIR too")
     args.device = str(resolve_device(args.device))  # a device that is not here: one line before any work
     found = find_images(args.inputs, args.recursive, exclude=[args.output] if args.output else [])
+    boxes = read_instances(args.boxes) if args.boxes else None
     output = open_output(args.output, args.force) if args.output else None
     for message in found.notes:
         say(f"captioner caption: note: {message}")
@@ -102,14 +109,14 @@ def run(args: argparse.Namespace) -> int:
     if not todo and not args.quiet:
         say(f"captioner caption: nothing to do: all {len(found.images)} image(s) are already in {output.path}")
     try:
-        failed = _caption_files(todo, found.images, output, args) if todo else 0
+        failed = _caption_files(todo, found.images, output, args, boxes) if todo else 0
     finally:
         if output is not None:
             output.close()
     return 1 if found.skipped or failed else 0
 
 
-def _caption_files(todo: list[Path], every: list[Path], output, args: argparse.Namespace) -> int:
+def _caption_files(todo: list[Path], every: list[Path], output, args: argparse.Namespace, boxes=None) -> int:
     """Caption `todo` (of `every` image found), writing each result as it comes; returns how many were unreadable."""
     from captioner.progress import progress, say
 
@@ -128,7 +135,7 @@ def _caption_files(todo: list[Path], every: list[Path], output, args: argparse.N
             continue
         _emit(item.path, item.caption, output, plain)
         if args.attention:
-            write_attention_figure(captioner, item.path, item.caption, Path(args.attention) / figures[item.path])
+            write_attention_figure(captioner, item.path, item.caption, Path(args.attention) / figures[item.path], boxes)
     bar.close()
     if not args.quiet and (output is not None or len(todo) > 1):
         _summary(len(todo) - failed, failed, time.perf_counter() - start, output)
@@ -145,14 +152,17 @@ def _emit(path: Path, caption, output, plain: bool) -> None:
         say(caption.text if plain else f"{path}: {caption.text}", sys.stdout)
 
 
-def write_attention_figure(captioner, image_path: Path, caption, out_path: Path) -> Path:
-    """One image's attention figure: the photo, then a panel per generated word (the only place figures are made)."""
+def write_attention_figure(captioner, image_path: Path, caption, out_path: Path, boxes=None) -> Path:
+    """One image's attention figure (the photo, then a panel per generated word) and its raw maps as JSON beside it;
+    with a boxes file, the labelled boxes of a word's category are outlined on its panel."""
     from captioner.data.images import load_image
     from captioner.errors import CaptionerError
-    from captioner.visualize import caption_attention_figure
+    from captioner.visualize import write_caption_attention
 
     try:
-        return caption_attention_figure(load_image(image_path), caption.words, caption.alphas, captioner.grid_size, out_path)
+        labelled = boxes.for_file(image_path) if boxes is not None else None
+        image = load_image(image_path)
+        return write_caption_attention(image, caption.words, caption.alphas, captioner.encoder.geometry, out_path, labelled)
     except OSError as e:
         raise CaptionerError(f"cannot write the attention figure {out_path}: {e.strerror or e}") from None
 

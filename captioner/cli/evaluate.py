@@ -1,4 +1,5 @@
-"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--split test] [--beam K] [--out DIR]"""
+"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--split test] [--beam K] [--boxes FILE]
+[--out DIR]"""
 
 import argparse
 from pathlib import Path
@@ -24,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=positive_int, help="evaluate only the first N images")
     add_device_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--boxes", metavar="FILE", help="COCO instances file of these images: also report how much of "
+                        "each generated word's attention falls in the boxes of the category it names (grounding)")
     parser.add_argument("--out", help="write results.json (COCO results format) and scores.json here")
     parser.add_argument("--force", action="store_true", help="overwrite existing result files")
 
@@ -43,17 +46,34 @@ def run(args: argparse.Namespace) -> int:
         raise CaptionerError(f"{out} already holds results; pass --force to overwrite them")
     captioner = load_captioner(args.checkpoint, args.hard_inference, args.device)
     dataset = _eval_dataset(args, captioner)
+    regions = _word_regions(args.boxes, dataset, captioner) if args.boxes else None  # a bad file fails before captioning
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate, num_workers=args.workers)
     bar = progress(len(dataset), "evaluate", quiet=args.quiet)
-    results = caption_batches(captioner, loader, on_progress=bar.update, **decoding_options(args))
+    captions = caption_batches(captioner, loader, on_progress=bar.update, **decoding_options(args))
     bar.close()
+    results = {i: c.text for i, c in captions.items()}
     references = {i: dataset.captions_for(i) for i in results}
     scores = evaluate_captions(results, references)
     print(f"{len(results)} images, beam {args.beam}: {scores}")
+    grounding = _grounding(captions, regions) if regions else None
     if out:
         write_coco_results(results, out / "results.json")
-        write_scores(scores, out / "scores.json")
+        write_scores(scores, out / "scores.json", grounding)
     return 0
+
+
+def _word_regions(path: str, dataset, captioner):
+    from captioner.data.boxes import WordRegions, read_instances
+
+    return WordRegions(read_instances(path, dataset.image_sizes()), captioner.encoder.geometry)
+
+
+def _grounding(captions: dict, regions) -> dict:
+    from captioner.evaluation.grounding import format_grounding, word_grounding
+
+    grounding = word_grounding(captions, regions)
+    print(format_grounding(grounding))
+    return grounding
 
 
 def _eval_dataset(args: argparse.Namespace, captioner):

@@ -17,7 +17,7 @@ from captioner.data.images import load_image
 from captioner.data.karpathy import CaptionIndex, check_split, is_karpathy, karpathy_index
 from captioner.errors import CaptionerError
 from captioner.registry import Registry
-from captioner.text import Vocabulary
+from captioner.text import Vocabulary, tokenize
 
 
 @dataclass
@@ -108,7 +108,8 @@ def coco_index(data: Any, path: str | Path) -> CaptionIndex:
     captions: dict[int, list[str]] = {}
     for annotation in data["annotations"]:
         captions.setdefault(annotation["image_id"], []).append(str(annotation["caption"]).strip())
-    return CaptionIndex({image["id"]: image["file_name"] for image in data["images"]}, captions)
+    files = {image["id"]: image["file_name"] for image in data["images"]}
+    return CaptionIndex(files, captions, sizes={image["id"]: _size(image) for image in data["images"]})
 
 
 def read_captions(path: str | Path, format: str = "auto") -> CaptionIndex:
@@ -119,13 +120,21 @@ def read_captions(path: str | Path, format: str = "auto") -> CaptionIndex:
     return CAPTION_FORMATS.get(format)(data, path)
 
 
+def _size(image: dict) -> tuple[float, float] | None:
+    width, height = image.get("width"), image.get("height")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    return (float(width), float(height)) if numbers else None
+
+
 class CocoCaptions(Dataset):
     """Captions of a COCO-format or Karpathy-format file (`format`, detected by default); `split` picks a Karpathy
     split (train includes restval; COCO files have none). mode="train": one sample per caption; mode="eval": one
     per image.
 
     Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
-    image decoding.
+    image decoding. Given `regions` (captioner.data.boxes.WordRegions), eval-mode samples (an image with all its
+    references) also carry `"grounding"`: for each reference a (T_i, L) tensor, for each of its words (and <end>)
+    the grid region of the boxes it names, zeros where it names none.
     """
 
     def __init__(
@@ -142,6 +151,7 @@ class CocoCaptions(Dataset):
         fail_fast: bool = True,
         format: str = "auto",
         split: str | None = None,
+        regions: Any = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be train or eval, got {mode!r}")
@@ -154,8 +164,9 @@ class CocoCaptions(Dataset):
         self.max_caption_len, self.fail_fast = max_caption_len, fail_fast
         index = read_captions(annotations, format)
         check_split(index, split, annotations)
-        self._files, self._captions = index.files, index.captions
+        self._files, self._captions, self._sizes = index.files, index.captions, index.sizes
         ids = (subset or SubsetSpec()).select(index.ids_in(split))
+        self.regions = regions  # captioner.data.boxes.WordRegions: per-image samples carry per-word grounding targets
         self.image_ids = self._available(ids, skip_missing)
         self._items = [(i, c) for i in self.image_ids for c in self._captions[i]] if mode == "train" else self.image_ids
 
@@ -184,7 +195,12 @@ class CocoCaptions(Dataset):
             return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
         image_id = self._items[index]
         visual = self._visual(image_id)
-        return visual if "skipped" in visual else {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if "skipped" in visual:
+            return visual
+        sample = {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if self.regions is not None:  # one (T_i, L) per reference, T_i = its words + <end>
+            sample["grounding"] = [torch.from_numpy(self.regions.targets(image_id, tokenize(r))) for r in sample["references"]]
+        return sample
 
     def _visual(self, image_id: int) -> dict:
         """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""
@@ -196,6 +212,10 @@ class CocoCaptions(Dataset):
             if self.fail_fast:
                 raise
             return {"skipped": str(e)}
+
+    def image_sizes(self) -> dict[int, tuple[float, float] | None]:
+        """id → (width, height) of every image of the annotations file (not only the subset); None where not given."""
+        return dict(self._sizes)
 
     def image_path(self, image_id: int) -> Path:
         return self.images_dir / self._files[image_id]

@@ -7,7 +7,7 @@ agree whichever command reads the file. Files are `images_dir/filename`, or `ima
 when the entry has a `filepath` (COCO's train2014/val2014). No Lightning here.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class CaptionIndex:
     files: dict[int, str]
     captions: dict[int, list[str]]
     splits: dict[int, str] | None = None  # None: the file has no splits (COCO format: the file is the split)
+    sizes: dict[int, tuple[float, float] | None] = field(default_factory=dict)  # (width, height) where the file says
 
     def ids_in(self, split: str | None) -> list[int]:
         """Ids with captions, of one split ("train" includes "restval"; None or a file without splits: all)."""

@@ -77,10 +77,12 @@ OBJECTIVES: Registry[Objective] = Registry("training objective")
 
 @OBJECTIVES.register("xe")
 def cross_entropy_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Teacher forcing on every reference of every image; each image's grid is projected once for its captions."""
+    """Teacher forcing on every reference of every image; each image's grid is projected once for its captions.
+    With data.train_boxes, the grounding loss (model.attention_supervision) joins in on words whose boxes are known."""
     captions, owners = module.reference_batch(batch["references"])
     output = module.decoder(features, captions, sample_prob=module.sample_prob, owners=owners)
-    return caption_loss(module.decoder, output, captions)
+    grounding, grounding_mask = module.grounding_batch(batch, captions.size(1) - 1)  # supervised attention, if boxes
+    return caption_loss(module.decoder, output, captions, grounding=grounding, grounding_mask=grounding_mask)
 
 
 @OBJECTIVES.register("scst")

@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from captioner.data.boxes import WordRegions, read_instances
 from captioner.data.coco import CAPTION_FORMATS, CocoCaptions, SubsetSpec
 from captioner.data.collate import collate
 from captioner.data.features import FeatureCache
@@ -20,6 +21,7 @@ class CaptionDataConfig:
     images_dir: str = "data/coco/train2014"
     val_images_dir: str | None = None  # defaults to images_dir
     features_dir: str | None = None  # a cache from `captioner extract-features`: no image decoding
+    train_boxes: str | None = None  # COCO instances file of the training images: per-word attention targets
     vocab_min_count: int = 5
     vocab_max_size: int | None = None
     max_caption_len: int = 20
@@ -62,6 +64,8 @@ class CaptionDataModule(pl.LightningDataModule):
         # Training batches are images with all their captions, as validation's: each grid is read once per batch.
         self.train_set = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, fail_fast=c.fail_fast, **train_files)
         self.vocab = vocab or Vocabulary.build(self.train_set.all_captions(), c.vocab_min_count, c.vocab_max_size)
+        if c.train_boxes:  # per-word attention targets travel with each image's references
+            self.train_set.regions = WordRegions(read_instances(c.train_boxes, self.train_set.image_sizes()), encoder.geometry)
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
             subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast,
