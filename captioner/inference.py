@@ -101,10 +101,15 @@ class Captioner:
         """Caption images (paths or PIL images); beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats."""
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
-            chunk = [img if isinstance(img, Image.Image) else load_image(img) for img in images[start : start + batch_size]]
-            pixels = torch.stack([self.encoder.transform(img.convert("RGB")) for img in chunk]).to(self.device)
-            results += self.caption_features(self.encoder(pixels), beam_size, max_len, no_repeat_ngram_size)
+            grid = self.encode(images[start : start + batch_size])  # (B, L, C)
+            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size)
         return results
+
+    @torch.no_grad()
+    def encode(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
+        """Images (paths or PIL images) → grid features (B, L, C): what caption_features reads, and what a VQA
+        answerer with the same encoder reads too (captioner.pipeline)."""
+        return self.encoder.encode_images([img if isinstance(img, Image.Image) else load_image(img) for img in images])
 
     @torch.no_grad()
     def caption_features(
