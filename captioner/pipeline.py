@@ -64,6 +64,6 @@ def describe(
     grid = captioner.encode(images)  # (B, L, C), shared by both heads
     captions = captioner.caption_features(grid, beam_size=beam_size)
     asked = len(questions)
-    repeated = grid.repeat_interleave(asked, dim=0) if asked else grid[:0]  # (B·Q, L, C): each image once per question
-    answers = answerer.ask_features(repeated, list(questions) * len(images), top_k) if asked else []
+    index = torch.arange(len(images)).repeat_interleave(asked)  # (B·Q,): question b·Q + k is about image b
+    answers = answerer.ask_features(grid, list(questions) * len(images), top_k, image_index=index) if asked else []
     return [Described(caption, answers[i * asked : (i + 1) * asked]) for i, caption in enumerate(captions)]

@@ -133,18 +133,23 @@ class VQAAnswerer:
         return answers
 
     @torch.no_grad()
-    def ask_features(self, features: torch.Tensor, questions: Sequence[str], top_k: int = 5, strict: bool = True) -> list[Answer]:
+    def ask_features(
+        self, features: torch.Tensor, questions: Sequence[str], top_k: int = 5, strict: bool = True, image_index: torch.Tensor | None = None
+    ) -> list[Answer]:
         """Grid features (B, L, C) and one question per grid → answers (skips the encoder; used with feature caches).
 
+        With image_index (B,), features (N, L, C) hold each image once and question b is about image image_index[b].
         strict=False answers questions it cannot read (from the answer prior) instead of refusing them, as an
         evaluation over a dataset must."""
-        if len(questions) != len(features):
-            raise ValueError(f"{len(questions)} questions for {len(features)} feature grids")
+        expected = len(features) if image_index is None else len(image_index)
+        if len(questions) != expected:
+            raise ValueError(f"{len(questions)} questions for {expected} feature grids")
         if strict:
             for question in questions:
                 self.check_question(question)
         ids, lengths = self.encode_questions(questions)
-        probs, indices, alphas = self.model.predict(features.to(self.device).float(), ids, lengths, top_k)
+        index = None if image_index is None else image_index.to(self.device)
+        probs, indices, alphas = self.model.predict(features.to(self.device).float(), ids, lengths, top_k, index)
         return [
             Answer([(self.answer_vocab[i], p) for i, p in zip(idx.tolist(), prob.tolist())], a.float().cpu().numpy())
             for prob, idx, a in zip(probs, indices, alphas)

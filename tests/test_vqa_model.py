@@ -157,3 +157,14 @@ def test_film_conditions_the_grid_itself_on_the_question():
     assert not torch.allclose(alphas[0], alphas[1])  # ...yet two questions look at the same grid differently
     with pytest.raises(ValueError, match="square grid"):
         model(torch.randn(1, 6, CHANNELS), *questions(3))
+
+
+@pytest.mark.parametrize("reasoning", REASONERS.names())
+def test_each_image_once_with_an_index_answers_as_one_grid_per_question(reasoning):
+    model = small_model(reasoning=reasoning, coord_features=True).eval()
+    images = grids(2)  # two images, asked 3 and 1 questions
+    index = torch.tensor([0, 1, 0, 0])
+    ids, lengths = questions(6, 3, 1, 4)
+    once = model(images, ids, lengths, image_index=index)
+    repeated = model(images[index], ids, lengths)  # (B, L, C): the first image copied for each of its questions
+    torch.testing.assert_close(once, repeated)

@@ -119,14 +119,18 @@ class VQAModel(nn.Module):
         coords = grid_coordinates(features.size(1), features.device)  # (L, 2)
         return torch.cat([normalised, coords.expand(features.size(0), -1, -1)], dim=-1)  # (B, L, C + 2)
 
-    def forward(self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (N, L, C): one grid per question (N = B), or each image once with image_index (B,) naming the
+        row of each question's image, so that the grid is projected once per image."""
         q = self.question_encoder(questions, lengths)  # (B, H)
-        batch, locations = features.shape[:2]
+        batch, locations = q.size(0), features.size(1)
         if not self.config.use_image:  # blind: the answer from q alone; report uniform "attention"
             alphas = features.new_full((batch, self.config.glimpses, locations), 1.0 / locations)  # (B, G, L)
             return self.classifier(self.dropout(q)), alphas
-        v = self.dropout(self.visual(features))  # (B, L, C')
-        fused, alphas = self.reasoner(v, q)  # (B, F), (B, G, L)
+        v = self.dropout(self.visual(features))  # (N, L, C')
+        fused, alphas = self.reasoner(v, q, image_index)  # (B, F), (B, G, L)
         return self.classifier(self.dropout(fused)), alphas
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -139,9 +143,10 @@ class VQAModel(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, top_k: int = 5
+        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, top_k: int = 5,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Top-k answers: probabilities (B, k), answer indices (B, k), alphas (B, G, L)."""
-        logits, alphas = self(features, questions, lengths)
+        logits, alphas = self(features, questions, lengths, image_index)
         probs, indices = self.probabilities(logits).topk(min(top_k, logits.size(1)), dim=1)  # (B, k) each
         return probs, indices, alphas

@@ -1,8 +1,10 @@
 """How the VQA head reads the grid given the question: a registry of reasoners.
 
 Every reasoner is built from the VQA config and the width C' of the grid it reads, exposes `out_dim`, and maps
-`v (B, L, C'), q (B, H) → fused (B, out_dim), alphas (B, G, L)`: what the classifier sees, and the attention
-map of each of its G glimpses (or hops). Plain nn.Modules, no Lightning.
+`v (N, L, C'), q (B, H), index (B,) → fused (B, out_dim), alphas (B, G, L)`: what the classifier sees, and the
+attention map of each of its G glimpses (or hops). `v` holds each image once and `index` says which image each
+question is about (None: one image per question), so work that does not depend on the question (projecting the
+grid) runs once per image however many questions it has. Plain nn.Modules, no Lightning.
 
 - `glimpses`: G independent glimpses guided by q, concatenated with q (Kazemi & Elqursh 2017).
 - `stacked`: G hops whose query is refined by what the previous hop saw, u_k = u_{k-1} + z_k (Yang et al.
@@ -30,6 +32,11 @@ if TYPE_CHECKING:
 REASONERS: Registry = Registry("vqa reasoning")
 
 
+def per_question(x: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    """Per-image rows (N, ...) → one row per question (B, ...)."""
+    return x if index is None else x.index_select(0, index)
+
+
 @REASONERS.register("glimpses")
 class Glimpses(nn.Module):
     def __init__(self, config: VQAConfig, visual_dim: int) -> None:
@@ -37,9 +44,10 @@ class Glimpses(nn.Module):
         self.attention = AdditiveAttention(visual_dim, config.hidden_dim, config.attention_dim, glimpses=config.glimpses)
         self.out_dim = config.glimpses * visual_dim + config.hidden_dim
 
-    def forward(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        alphas = self.attention(self.attention.project(v), q)  # (B, G, L)
-        glimpses = torch.bmm(alphas, v)  # (B, G, L) @ (B, L, C') → (B, G, C')
+    def forward(self, v: torch.Tensor, q: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        projected = per_question(self.attention.project(v), index)  # (N, L, A) → (B, L, A)
+        alphas = self.attention(projected, q)  # (B, G, L)
+        glimpses = torch.bmm(alphas, per_question(v, index))  # (B, G, L) @ (B, L, C') → (B, G, C')
         return torch.cat([glimpses.flatten(1), q], dim=1), alphas  # (B, G·C' + H)
 
 
@@ -53,12 +61,14 @@ class StackedAttention(nn.Module):
         self.hops = nn.ModuleList(AdditiveAttention(width, width, config.attention_dim) for _ in range(config.glimpses))
         self.out_dim = width + config.glimpses * visual_dim
 
-    def forward(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedded = self.embed(v)  # (B, L, D)
+    def forward(self, v: torch.Tensor, q: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        embedded = self.embed(v)  # (N, L, D)
+        projected = [per_question(hop.project(embedded), index) for hop in self.hops]  # G × (B, L, A)
+        embedded, v = per_question(embedded, index), per_question(v, index)  # (B, L, D), (B, L, C')
         u = self.query(q)  # (B, D)
         alphas, glimpses = [], []
-        for hop in self.hops:
-            alpha = hop(hop.project(embedded), u)  # (B, 1, L)
+        for hop, keys in zip(self.hops, projected):
+            alpha = hop(keys, u)  # (B, 1, L)
             u = u + torch.bmm(alpha, embedded).squeeze(1)  # the query refined by what this hop saw: (B, D)
             alphas.append(alpha)
             glimpses.append(torch.bmm(alpha, v).squeeze(1))  # (B, C'), with the cell coordinates when given
@@ -92,12 +102,13 @@ class FiLMReasoner(nn.Module):
         self.attention = AdditiveAttention(width, config.hidden_dim, config.attention_dim, glimpses=config.glimpses)
         self.out_dim = config.glimpses * width + config.hidden_dim
 
-    def forward(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, locations = v.shape[:2]
+    def forward(self, v: torch.Tensor, q: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        locations, batch = v.size(1), q.size(0)
         side = math.isqrt(locations)
         if side * side != locations:
             raise ValueError(f"film reasoning needs a square grid, got {locations} locations")
-        x = self.stem(v).transpose(1, 2).reshape(batch, -1, side, side)  # (B, L, D) → (B, D, h, w)
+        x = per_question(self.stem(v), index)  # (N, L, D) → (B, L, D)
+        x = x.transpose(1, 2).reshape(batch, -1, side, side)  # (B, L, D) → (B, D, h, w)
         gammas, betas = self.film(q).view(batch, self.n_blocks, 2, -1).unbind(2)  # (B, N, D) each
         for n, block in enumerate(self.blocks):
             x = block(x, gammas[:, n], betas[:, n])
