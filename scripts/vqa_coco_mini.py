@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/coco-mini", help="coco-mini: captions_{train,val}.json, persons_*.json, images/")
     parser.add_argument("--overrides", nargs="*", default=[], help="config overrides for both models")
     parser.add_argument("--speed-questions", type=int, default=256, help="val questions answered from JPEGs for the speed figure")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (one trains fastest on a busy shared machine)")
     parser.add_argument("--ship", action="store_true", help=f"copy the full model to {SHIPPED_ANSWERER} (≤ {MAX_SHIPPED_MB} MB)")
     parser.add_argument("--out", default="docs/results_vqa_coco_mini.json")
     args = parser.parse_args()

@@ -23,7 +23,8 @@ CAPTIONS = {
         "A cat and a dog on a couch.", "A puppy on a couch."],
     4: ["A plate of food.", "Something on a table.", "A blurry photo.", "Food and drinks.", "A close up of a meal."],
 }
-# photo 1: a prominent person and a small one far away; 2: seven players; 3: unlabelled (unknown); 4: labelled, nobody
+# box heights (all 40 px wide, on 640×480 photos): photo 1 has a prominent person and one far away (under 0.5 % of
+# the photo), 2 seven players; 3 is unlabelled (unknown); 4 is labelled with nobody
 BOXES = {1: [200.0, 30.0], 2: [150.0] * 7, 4: []}
 
 
@@ -58,7 +59,7 @@ def generated(tmp_path) -> dict[tuple[int, str], dict]:
 
 def test_people_are_counted_from_the_boxes_of_labelled_photos_only(generated):
     asked = {image_id: answers(a) for (image_id, q), a in generated.items() if q == "how many people are in the picture?"}
-    # every box vs the prominent people (a tenth of the photo's height or more): five annotators each
+    # every box vs the prominent people (0.5 % of the photo or more): five annotators each
     assert asked == {1: Counter({"2": 5, "1": 5}), 2: Counter({"5 or more": 10}), 4: Counter({"0": 10})}  # 3 is unlabelled
     assert generated[(1, "how many people are in the picture?")]["multiple_choice_answer"] == "2"  # the literal reading
     assert generated[(1, "how many people are in the picture?")]["answer_type"] == "number"

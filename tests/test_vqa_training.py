@@ -154,3 +154,9 @@ def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
         assert a.answers == b.answers
         torch.testing.assert_close(a.alphas, b.alphas)
         assert a.alphas.shape == (first.model.config.glimpses, first.encoder.num_locations)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("vqa_*.yaml")), ids=lambda p: p.name)
+def test_every_vqa_config_loads(config):
+    loaded = load_config(config)
+    assert loaded.task == "vqa" and loaded.model.reasoning in ("glimpses", "stacked", "film")

@@ -4,7 +4,7 @@ Ren et al. 2015 built COCO-QA by turning captions into questions. Here a questio
 supports its answer with agreement (the rules are documented in docs/VQA.md):
 
 - `how many people`: from the person boxes of labelled photos; two readings, every box and the prominent people
-  (boxes at least a tenth of the photo's height), five answers each, capped at "5 or more";
+  (boxes covering at least 0.5 % of the photo), five answers each, capped at "5 or more";
 - `what color`, `what is holding`, `what is riding`, `what sport`, `what animal`, `what food`, `what room`: a value
   stated by at least two of the photo's captions and by more captions than any other value;
 - `is there`: an object named by at least two captions ("yes"), and the same question about another photo of the
@@ -27,7 +27,7 @@ from captioner.errors import CaptionerError
 from captioner.evaluation.caption_metrics import write_json_atomic
 
 MAX_COUNT = 5  # counts from 5 up are answered "5 or more"
-PROMINENT_HEIGHT = 0.10  # a person box at least this share of the photo's height is a prominent person
+PROMINENT_AREA = 0.005  # a person box covering at least this share of the photo is a prominent person
 COLOR_QUESTIONS, EXIST_QUESTIONS = 2, 2  # per photo, at most
 ANSWERS_PER_QUESTION = 10
 
@@ -203,23 +203,23 @@ def read_person_counts(path: str | Path, image_ids: set[int], captions: str | Pa
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         raise CaptionerError(f"{path}: not a COCO boxes file (needs 'images', 'annotations' and 'categories' lists)")
     try:
-        heights = {int(img["id"]): float(img["height"]) for img in data["images"]}
+        areas = {int(img["id"]): float(img["width"]) * float(img["height"]) for img in data["images"]}
         person = {c["id"] for c in data["categories"] if c["name"] == "person"}
-        boxes = [(int(a["image_id"]), a["category_id"], float(a["bbox"][3])) for a in data["annotations"]]
+        boxes = [(int(a["image_id"]), a["category_id"], float(a["bbox"][2]) * float(a["bbox"][3])) for a in data["annotations"]]
     except (KeyError, TypeError, ValueError, IndexError):
-        raise CaptionerError(f"{path}: every image needs id and height, every box image_id, category_id and bbox") from None
-    foreign = sorted(set(heights) - image_ids)
+        raise CaptionerError(f"{path}: every image needs id, width and height, every box image_id, category_id and bbox") from None
+    foreign = sorted(set(areas) - image_ids)
     if foreign:
-        raise CaptionerError(f"{path}: {len(foreign)} of its {len(heights)} image ids are not in {captions} (e.g. {foreign[0]}); "
+        raise CaptionerError(f"{path}: {len(foreign)} of its {len(areas)} image ids are not in {captions} (e.g. {foreign[0]}); "
                              "boxes and captions must describe the same photos")
     unlabelled = {int(i) for i in data.get("unlabelled_image_ids", [])}
-    counts = {i: [0, 0] for i in heights if i not in unlabelled}
-    for image_id, category, height in boxes:
+    counts = {i: [0, 0] for i in areas if i not in unlabelled}
+    for image_id, category, area in boxes:
         if image_id not in counts:
             raise CaptionerError(f"{path}: a box is on image {image_id}, which its 'images' list does not hold as labelled")
         if category in person:
             counts[image_id][0] += 1
-            counts[image_id][1] += height >= PROMINENT_HEIGHT * heights[image_id]
+            counts[image_id][1] += area >= PROMINENT_AREA * areas[image_id]
     return {i: (every, prominent) for i, (every, prominent) in counts.items()}
 
 
