@@ -112,8 +112,9 @@ class VQAModel(nn.Module):
         )
 
     def visual(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, L, C) grid → L2-normalised over C (+ (x, y) per cell with coord_features): (B, L, C')."""
-        normalised = F.normalize(features.float(), dim=-1)  # (B, L, C)
+        """(B, L, C) grid → L2-normalised over C, dropout, (+ (x, y) per cell with coord_features): (B, L, C').
+        Dropout never touches the coordinates: a cell's position is not a feature to be robust to."""
+        normalised = self.dropout(F.normalize(features.float(), dim=-1))  # (B, L, C)
         if not self.config.coord_features:
             return normalised
         coords = grid_coordinates(features.size(1), features.device)  # (L, 2)
@@ -129,7 +130,7 @@ class VQAModel(nn.Module):
         if not self.config.use_image:  # blind: the answer from q alone; report uniform "attention"
             alphas = features.new_full((batch, self.config.glimpses, locations), 1.0 / locations)  # (B, G, L)
             return self.classifier(self.dropout(q)), alphas
-        v = self.dropout(self.visual(features))  # (N, L, C')
+        v = self.visual(features)  # (N, L, C')
         fused, alphas = self.reasoner(v, q, image_index)  # (B, F), (B, G, L)
         return self.classifier(self.dropout(fused)), alphas
 
