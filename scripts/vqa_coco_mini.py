@@ -21,7 +21,7 @@ from captioner.data.features import FeatureCache, extract_features
 from captioner.data.vqa import read_vqa
 from captioner.data.vqa_coco import make_vqa_coco
 from captioner.encoders import encoder_from_config
-from captioner.evaluation.vqa_run import evaluate_cached, most_frequent_answer
+from captioner.evaluation.vqa_run import evaluate_cached, markdown_table, most_frequent_answer
 from captioner.training.runner import train
 from captioner.vqa_inference import SHIPPED_ANSWERER, VQAAnswerer
 
@@ -64,16 +64,6 @@ def jpeg_speed(answerer: VQAAnswerer, config: RunConfig, count: int) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def markdown(table: dict) -> str:
-    names = ["most frequent answer", *[n for n in table if n != "most frequent answer"]]
-    sizes = table["most frequent answer"]["type_questions"]
-    lines = ["| question type (val questions) | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for kind in sorted(sizes, key=lambda k: -sizes[k]):
-        lines.append(f"| {kind} ({sizes[kind]}) | " + " | ".join(f"{table[n]['per_question_type'][kind]:.1f}" for n in names) + " |")
-    lines.append("| **overall** | " + " | ".join(f"**{table[n]['overall']:.1f}**" for n in names) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/vqa_coco_mini.yaml")
@@ -104,7 +94,7 @@ def main() -> None:
     table["full"]["jpeg_questions_per_s"] = round(jpeg_speed(full, configs["full"], args.speed_questions), 1)
     summary = {"encoder": encoder, "threads": args.threads, "overrides": args.overrides, "results": table}
     Path(args.out).write_text(json.dumps(summary, indent=2))
-    print(markdown(table))
+    print(markdown_table(table, "question type (val questions)", by_size=True))
     if args.ship:
         full.meta = {**full.meta, "trained_on": "coco-mini train photos, questions of captioner make-vqa-coco",
                      "val_accuracy": table["full"]["per_question_type"] | {"overall": table["full"]["overall"]}}

@@ -22,7 +22,7 @@ from captioner.data.features import FeatureCache
 from captioner.data.shapes import ShapeObject, object_boxes
 from captioner.data.vqa import VQAItem, read_vqa
 from captioner.evaluation.attention import attention_correctness, box_mass, uniform_box_mass
-from captioner.evaluation.vqa_run import evaluate_cached, most_frequent_answer
+from captioner.evaluation.vqa_run import evaluate_cached, markdown_table, most_frequent_answer
 from captioner.training.runner import train
 from captioner.vqa_inference import Answer, VQAAnswerer
 
@@ -70,17 +70,6 @@ def evaluate(model_path: Path, data: Path, size: int, features: Path) -> dict:
     return row
 
 
-def markdown(table: dict) -> str:
-    """Rows: families (with their number of held-out questions), then overall; columns: the variants."""
-    names = ["most frequent answer", *[n for n in table if n != "most frequent answer"]]
-    sizes = table["most frequent answer"]["type_questions"]
-    lines = ["| family (held-out questions) | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for family in sorted(sizes):
-        lines.append(f"| {family} ({sizes[family]}) | " + " | ".join(f"{table[n]['per_question_type'][family]:.1f}" for n in names) + " |")
-    lines.append("| **overall** | " + " | ".join(f"**{table[n]['overall']:.1f}**" for n in names) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/shapes")
@@ -114,7 +103,7 @@ def main() -> None:
         print(key, json.dumps({k: table[key][k] for k in ("overall", "per_question_type")}), flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(table, indent=2))
-    print(markdown(table))
+    print(markdown_table(table, "family (held-out questions)"))
 
 
 if __name__ == "__main__":

@@ -49,22 +49,22 @@ def count_attribute(objects: list[ShapeObject], size: int, rng: random.Random) -
     return ShapeQuestion(f"how many {noun_phrase(kind, value)}s are there?", str(answer), "count attribute", "number")
 
 
+def _query(objects: list[ShapeObject], rng: random.Random, by: str) -> ShapeObject | None:
+    """An object alone in its `by` attribute (so that '... the circle' names one object), or None."""
+    unique = [o for o in objects if sum(ATTRIBUTES[by](p) == ATTRIBUTES[by](o) for p in objects) == 1]
+    return rng.choice(unique) if unique else None
+
+
 @FAMILIES.register("query color")
 def query_color(objects: list[ShapeObject], size: int, rng: random.Random) -> ShapeQuestion | None:
-    unique = [o for o in objects if sum(p.shape == o.shape for p in objects) == 1]
-    if not unique:
-        return None
-    o = rng.choice(unique)
-    return ShapeQuestion(f"what color is the {o.shape}?", o.color, "query color", "other")
+    o = _query(objects, rng, by="shape")
+    return o and ShapeQuestion(f"what color is the {o.shape}?", o.color, "query color", "other")
 
 
 @FAMILIES.register("query shape")
 def query_shape(objects: list[ShapeObject], size: int, rng: random.Random) -> ShapeQuestion | None:
-    unique = [o for o in objects if sum(p.color == o.color for p in objects) == 1]
-    if not unique:
-        return None
-    o = rng.choice(unique)
-    return ShapeQuestion(f"what shape is the {o.color} object?", o.shape, "query shape", "other")
+    o = _query(objects, rng, by="color")
+    return o and ShapeQuestion(f"what shape is the {o.color} object?", o.shape, "query shape", "other")
 
 
 def _present_or_absent(objects: list[ShapeObject], rng: random.Random, kinds: Sequence[str]) -> tuple[str, str, bool]:

@@ -50,3 +50,16 @@ def most_frequent_answer(train: Sequence[VQAItem], val: Sequence[VQAItem]) -> di
     predictions = {i.question_id: best.get(i.annotation["question_type"], fallback) for i in val}
     scores = vqa_accuracy(predictions, [i.annotation for i in val])
     return {**scores_row(scores), "answers": best, "type_questions": dict(Counter(i.annotation["question_type"] for i in val))}
+
+
+def markdown_table(table: dict[str, dict], label: str, by_size: bool = False) -> str:
+    """One row per question type (with its number of questions), then overall; one column per model of `table`,
+    the most-frequent-answer baseline first. Types in name order, or largest first with by_size."""
+    names = ["most frequent answer", *[n for n in table if n != "most frequent answer"]]
+    sizes = table["most frequent answer"]["type_questions"]
+    kinds = sorted(sizes, key=lambda k: (-sizes[k], k) if by_size else k)
+    lines = [f"| {label} | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for kind in kinds:
+        lines.append(f"| {kind} ({sizes[kind]}) | " + " | ".join(f"{table[n]['per_question_type'][kind]:.1f}" for n in names) + " |")
+    lines.append("| **overall** | " + " | ".join(f"**{table[n]['overall']:.1f}**" for n in names) + " |")
+    return "\n".join(lines)
