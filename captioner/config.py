@@ -74,6 +74,7 @@ class TaskSpec:
     build: typing.Callable  # (RunConfig) → (LightningModule, LightningDataModule)
     monitor: str
     mode: str = "max"
+    training_config: type | None = None  # the task's own `training` section (objective, schedules), if it has one
 
 
 TASKS: Registry = Registry("task")
@@ -88,9 +89,12 @@ class RunConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    training: Any = None  # the task's training_config section, when it has one
+    given: frozenset[str] = frozenset()  # the sections the YAML/overrides spelled out (the rest are defaults)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "given"}
+        return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in data.items() if v is not None}
 
 
 SECTIONS = {"encoder": EncoderConfig, "optim": OptimConfig, "trainer": TrainerConfig}
@@ -101,20 +105,24 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (), r
     data = _read_yaml(Path(path)) if path is not None else copy.deepcopy(raw or {})
     for item in overrides:
         _apply_override(data, item)
-    unknown = set(data) - {"task", "seed", "data", "model", *SECTIONS}
-    if unknown:
-        raise CaptionerError(f"unknown config section(s): {', '.join(sorted(unknown))}")
     if "task" not in data:
         raise CaptionerError("the config must say which task to train: task: caption | vqa")
     import captioner.training.tasks  # noqa: F401  (registers the tasks)
 
     spec: TaskSpec = TASKS.get(str(data["task"]))
+    known = {"task", "seed", "data", "model", *SECTIONS} | ({"training"} if spec.training_config else set())
+    unknown = set(data) - known
+    if unknown:
+        raise CaptionerError(f"unknown config section(s) for task {data['task']}: {', '.join(sorted(unknown))}")
     sections = {name: build_section(name, cls, data.get(name)) for name, cls in SECTIONS.items()}
+    training = build_section("training", spec.training_config, data.get("training")) if spec.training_config else None
     return RunConfig(
         task=data["task"],
         seed=int(data.get("seed", 0)),
         data=build_section("data", spec.data_config, data.get("data")),
         model=build_section("model", spec.model_config, data.get("model")),
+        training=training,
+        given=frozenset(data),
         **sections,
     )
 

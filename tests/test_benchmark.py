@@ -22,7 +22,7 @@ def test_benchmark_command_writes_the_table_and_how_to_reproduce_it(tmp_path, ca
     out = tmp_path / "PERFORMANCE.md"
     assert main(["benchmark", "--quick", "--only", "beam-search", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"^\| `beam-search` \|.*\| \d+\.\d\d× \| ≥ 5× \|", printed, flags=re.M)
+    assert re.search(r"^\| `beam-search` \|.*\| \d+\.\d\d× \| ≥ 6× \|", printed, flags=re.M)
     report = out.read_text()
     assert "| Benchmark | Case | Ours | Baseline | Ratio | Target | Met | Notes |" in report
     assert "Reproduce: `captioner benchmark --only beam-search --quick`" in report

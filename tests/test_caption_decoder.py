@@ -82,3 +82,66 @@ def test_hard_attention_gradient_reaches_attention_through_reinforce():
 def test_invalid_config_is_refused():
     with pytest.raises(ValueError, match="cell must be one of"):
         DecoderConfig(cell="transformer")
+
+
+def test_captions_can_share_their_image_grid_through_owners():
+    torch.manual_seed(0)
+    decoder = tiny_decoder(memory_dim=12).eval()
+    images = torch.randn(2, 9, 16)
+    owners = torch.tensor([0, 1, 0])  # captions 0 and 2 describe image 0
+    shared = decoder(images, CAPTIONS, owners=owners)
+    repeated = decoder(images[owners], CAPTIONS)  # one grid copy per caption
+    torch.testing.assert_close(shared.packed_logits, repeated.packed_logits)
+    torch.testing.assert_close(shared.alphas, repeated.alphas)
+
+
+def test_packed_outputs_cover_exactly_the_real_steps():
+    out = tiny_decoder()(torch.randn(3, 9, 16), CAPTIONS)
+    real = CAPTIONS[:, 1:] != 0
+    assert out.packed_logits.shape == (int(real.sum()), 20)
+    assert real[out.rows, out.steps].all()
+
+
+def test_scheduled_sampling_feeds_the_models_own_words_only_when_asked():
+    torch.manual_seed(0)
+    decoder = tiny_decoder().train()
+    features = torch.randn(3, 9, 16)
+    forced = decoder(features, CAPTIONS)
+    never = decoder(features, CAPTIONS, sample_prob=0.0)
+    torch.testing.assert_close(forced.packed_logits, never.packed_logits)  # dropout is 0: same inputs, same outputs
+    always = decoder(features, CAPTIONS, sample_prob=1.0)
+    assert always.packed_logits.shape == forced.packed_logits.shape
+    first_step = forced.steps == 0  # step 0 always reads <start>
+    torch.testing.assert_close(always.packed_logits[first_step], forced.packed_logits[first_step])
+    assert not torch.allclose(always.packed_logits[~first_step], forced.packed_logits[~first_step])
+
+
+@pytest.mark.parametrize("options", [{}, {"memory_dim": 12}, {"gate": "vector"}, {"gate": None, "deep_output": False}])
+def test_hand_written_backward_matches_autograd(options):
+    """The fused loop (one LSTM layer, soft attention) gives autograd's loss and gradients, to float precision."""
+    torch.manual_seed(0)
+    decoder = tiny_decoder(**options).double()
+    images, owners = torch.randn(2, 9, 16, dtype=torch.float64), torch.tensor([0, 1, 0])
+
+    def gradients(fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        decoder.zero_grad()
+        decoder._fused_loop_applies = lambda mode: fused  # instance attribute: this decoder only
+        loss = caption_loss(decoder, decoder(images, CAPTIONS, owners=owners), CAPTIONS)["loss"]
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in decoder.named_parameters() if p.grad is not None}
+
+    fused_loss, fused = gradients(True)
+    reference_loss, reference = gradients(False)
+    torch.testing.assert_close(fused_loss, reference_loss)
+    assert fused.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(fused[name], reference[name], msg=name)
+
+
+def test_training_step_runs_under_bfloat16_autocast():
+    """trainer.precision=bf16-mixed: the fused loop runs in float32 inside an autocast region."""
+    decoder = tiny_decoder(memory_dim=12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = caption_loss(decoder, decoder(torch.randn(3, 9, 16), CAPTIONS), CAPTIONS)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and decoder.cells[0].weight_hh.grad is not None

@@ -142,7 +142,7 @@ def test_result_and_score_files_are_written_whole(tmp_path):
     assert json.loads(path.read_text()) == [{"image_id": 42, "caption": "a dog"}, {"image_id": 7, "caption": "a cat"}]
     scores = evaluate_captions({1: "a dog"}, {1: ["a dog on a couch"]}, use_java=False)
     saved = json.loads(write_scores(scores, tmp_path / "out" / "scores.json").read_text())
-    assert saved == {"scores": scores.scores, "java_used": False, "n_images": 1}
+    assert saved == {"scores": scores.scores, "statistics": {"mean_length": 2.0, "repeated_trigram_share": 0.0}, "java_used": False, "n_images": 1}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["captions.json", "scores.json"]  # no temp files
 
 
@@ -156,3 +156,11 @@ def test_human_captions_on_coco_mini(coco_mini):
     scores = evaluate_captions(results, {i: caps[1:] for i, caps in captions.items()}, use_java=False)
     assert scores.n_images == 317
     assert 0.15 < scores["BLEU-4"] < 0.35 and 0.6 < scores["CIDEr-D"] < 1.3
+
+
+def test_statistics_count_length_and_repeated_trigrams():
+    from captioner.evaluation.caption_metrics import caption_statistics
+
+    stats = caption_statistics(["a plane flying in the sky in the sky", "a man riding a horse", "a dog"])
+    assert stats["mean_length"] == pytest.approx((9 + 5 + 2) / 3)
+    assert stats["repeated_trigram_share"] == pytest.approx(1 / 3)  # "in the sky" twice; "a dog" is too short to repeat

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 from PIL import Image
 
 from captioner.data.coco import CocoCaptions, SubsetSpec
@@ -104,14 +103,15 @@ def test_unreadable_image_is_reported_by_name(coco):
         dataset[0]
 
 
-def test_datamodule_batches(coco):
+def test_datamodule_batches_images_with_all_their_captions(coco):
     annotations, images = coco
     config = CaptionDataConfig(str(annotations), str(annotations), str(images), vocab_min_count=1, batch_size=4, num_workers=0)
     datamodule = CaptionDataModule(config, build_encoder("tiny_cnn", image_size=32))
-    train = next(iter(datamodule.train_dataloader()))
-    val = next(iter(datamodule.val_dataloader()))
-    assert train["images"].shape == (4, 3, 32, 32) and train["captions"].dtype == torch.long
-    assert len(val["references"]) == 4 and len(datamodule.vocab) > 4
+    for batch in (next(iter(datamodule.train_dataloader())), next(iter(datamodule.val_dataloader()))):
+        assert batch["images"].shape == (4, 3, 32, 32) and len(batch["references"]) == 4
+        for image_id, references in zip(batch["image_ids"].tolist(), batch["references"]):
+            assert references == datamodule.train_set.captions_for(image_id)  # every caption of the image
+    assert len(datamodule.vocab) > 4
 
 
 def test_reads_real_coco_mini(coco_mini):

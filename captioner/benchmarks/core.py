@@ -17,7 +17,7 @@ from captioner.benchmarks.harness import torch_threads
 from captioner.registry import Registry
 
 # Modules whose import registers benchmarks (a new area adds its module here).
-BENCHMARK_MODULES = ("captioner.benchmarks.suite",)
+BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.self_critical", "captioner.benchmarks.serving")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Reading user images safely: EXIF orientation applied, RGB out, clear errors for anything unreadable."""
 
+import io
 import warnings
 from pathlib import Path
 
@@ -17,23 +18,35 @@ def load_image(path: str | Path) -> Image.Image:
         raise CaptionerError(f"{path}: no such image file")
     if path.stat().st_size == 0:
         raise CaptionerError(f"{path}: empty file")
+    return _decode(path, str(path))
+
+
+def load_image_bytes(data: bytes, name: str = "upload") -> Image.Image:
+    """Decode an image held in memory (an upload) with the same guards as `load_image`; `name` labels errors."""
+    if not data:
+        raise CaptionerError(f"{name}: empty file")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | io.BytesIO, name: str) -> Image.Image:
+    """Open, size-check, load and convert an image; any failure is a CaptionerError starting with `name`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 if img.width * img.height > MAX_PIXELS:
-                    raise CaptionerError(f"{path}: image too large ({img.width}×{img.height} pixels)")
+                    raise CaptionerError(f"{name}: image too large ({img.width}×{img.height} pixels)")
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
     except CaptionerError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CaptionerError(f"{path}: image too large (decompression bomb guard)") from None
+        raise CaptionerError(f"{name}: image too large (decompression bomb guard)") from None
     except UnidentifiedImageError:
-        raise CaptionerError(f"{path}: not an image file PIL can read") from None
+        raise CaptionerError(f"{name}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise CaptionerError(f"{path}: corrupt or truncated image ({e})") from None
+        raise CaptionerError(f"{name}: corrupt or truncated image ({e})") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

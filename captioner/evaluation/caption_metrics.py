@@ -14,8 +14,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pycocoevalcap.bleu.bleu import Bleu
@@ -73,16 +73,18 @@ JAVA_METRICS = frozenset(name for spec in SCORERS if spec.needs_java for name in
 
 @dataclass(frozen=True)
 class CaptionScores:
-    """Corpus scores (pycocoevalcap scale: BLEU/METEOR/ROUGE-L in [0, 1], CIDEr-D in [0, 10])."""
+    """Corpus scores (pycocoevalcap scale: BLEU/METEOR/ROUGE-L in [0, 1], CIDEr-D in [0, 10]) and caption statistics."""
 
     scores: dict[str, float]
     java_used: bool
     n_images: int
+    statistics: dict[str, float] = field(default_factory=dict)  # mean length, share repeating a word trigram
 
     def summary(self) -> str:
         values = "  ".join(f"{name} {value:.3f}" for name, value in self.scores.items())
         how = "PTB tokenizer" if self.java_used else "Python tokenizer, no METEOR"
-        return f"{values}  ({self.n_images} images, {how})"
+        stats = "".join(f", {name} {value:.3g}" for name, value in self.statistics.items())
+        return f"{values}  ({self.n_images} images, {how}{stats})"
 
     def __str__(self) -> str:
         return self.summary()
@@ -176,7 +178,17 @@ def evaluate_captions(
     with contextlib.redirect_stdout(io.StringIO()):  # pycocoevalcap prints progress and totals
         for spec in specs:
             scores.update(zip(spec.names, spec.compute(gts, res)))
-    return CaptionScores({name: float(scores[name]) for name in names}, java_used=java, n_images=len(res))
+    return CaptionScores({name: float(scores[name]) for name in names}, java_used=java, n_images=len(res),
+                         statistics=caption_statistics(results.values()))
+
+
+def caption_statistics(captions: Iterable[str]) -> dict[str, float]:
+    """Mean caption length in words and the share of captions that repeat a word trigram ("in the sky in the sky")."""
+    tokenized = [tokenize(c) for c in captions]
+    if not tokenized:
+        return {}
+    repeats = [len(set(zip(w, w[1:], w[2:]))) < max(len(w) - 2, 0) for w in tokenized]
+    return {"mean_length": sum(map(len, tokenized)) / len(tokenized), "repeated_trigram_share": sum(repeats) / len(repeats)}
 
 
 def write_json_atomic(payload: object, path: str | Path) -> Path:
@@ -201,5 +213,5 @@ def write_coco_results(results: dict[int, str], path: str | Path) -> Path:
 
 def write_scores(scores: CaptionScores, path: str | Path) -> Path:
     """Write the scores, whether Java was used and the image count as JSON, atomically."""
-    payload = {"scores": scores.scores, "java_used": scores.java_used, "n_images": scores.n_images}
+    payload = {"scores": scores.scores, "statistics": scores.statistics, "java_used": scores.java_used, "n_images": scores.n_images}
     return write_json_atomic(payload, path)

@@ -1,6 +1,7 @@
 """Additive (Bahdanau) attention over a feature grid, and the soft / hard ways of reading a context from it."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
@@ -30,6 +31,11 @@ class AdditiveAttention(nn.Module):
         energy = self.act(projected + self.query_proj(query).unsqueeze(1))  # (B, L, A)
         scores = self.score(energy).transpose(1, 2)  # (B, G, L)
         return scores.softmax(dim=-1)
+
+    def weights(self, projected: torch.Tensor, query_projected: torch.Tensor) -> torch.Tensor:
+        """One glimpse from an already projected query: projected (B, L, A), W_q q (B, A) → α (B, L)."""
+        energy = self.act(projected + query_projected.unsqueeze(1))  # (B, L, A)
+        return F.linear(energy, self.score.weight[:1], self.score.bias[:1]).squeeze(-1).softmax(dim=-1)  # (B, L)
 
 
 def expected_context(features: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -1,19 +1,23 @@
-"""Show, Attend and Tell decoder (Xu et al. 2015): an LSTM that attends over the image grid at every word."""
+"""Show, Attend and Tell decoder (Xu et al. 2015): an LSTM that attends over the image grid at every word.
+
+Speed comes from doing each piece of work once, in the largest matrix multiply it fits in (see `StepWeights`):
+the grid (optionally projected to a smaller memory) and its attention projection once per image; the word
+embeddings' share of the first layer's gates once for all steps; everything that reads h_{t-1} (attention query,
+gate β, the top layer's recurrent gates) as one matrix multiply per step; the output layer once over the real
+(non-padded) steps only.
+"""
 
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from captioner.models.attention import (
-    AdditiveAttention,
-    expected_context,
-    located_context,
-    sample_locations,
-)
+from captioner.models.attention import AdditiveAttention, expected_context, located_context, sample_locations
+from captioner.models.cells import CELLS, STEPS
+from captioner.models.fused_recurrence import SoftAttentionLSTM
 
-CELLS: dict[str, type[nn.RNNCellBase]] = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
 NEVER_GENERATED = (0, 1, 3)  # <pad>, <start>, <unk>: masked out of generation steps (a caption never says "<unk>")
 GATE_WIDTH = {"scalar": lambda channels: 1, "vector": lambda channels: channels}
 
@@ -27,6 +31,7 @@ class DecoderConfig:
     embed_dim: int = 256
     hidden_dim: int = 512
     attention_dim: int = 256
+    memory_dim: int | None = None  # project the grid C → memory_dim once per image (self-critical.pytorch's att_embed)
     num_layers: int = 1
     cell: str = "lstm"  # lstm | gru
     dropout: float = 0.5
@@ -52,6 +57,8 @@ class DecoderConfig:
         for field in ("embed_dim", "hidden_dim", "attention_dim", "num_layers"):
             if getattr(self, field) < 1:
                 raise ValueError(f"decoder {field} must be positive, got {getattr(self, field)}")
+        if self.memory_dim is not None and self.memory_dim < 1:
+            raise ValueError(f"decoder memory_dim must be positive or null, got {self.memory_dim}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"decoder dropout must be in [0, 1), got {self.dropout}")
 
@@ -64,15 +71,34 @@ class DecoderState(NamedTuple):
         """Reorder/expand the batch (beam search): index (B',) → state with batch B'."""
         return DecoderState(self.h.index_select(1, index), self.c.index_select(1, index))
 
+    def head(self, n: int) -> "DecoderState":
+        """The first n rows (the captions still running, in length order)."""
+        return DecoderState(self.h[:, :n], self.c[:, :n])
+
+
+class StepWeights(NamedTuple):
+    """Weights of one decode call, fused once so that each step does few, large matrix multiplies."""
+
+    h_side: torch.Tensor  # (A + G + gates, H): attention query, gate β and the top layer's recurrent gates, from h_{t-1}
+    h_bias: torch.Tensor  # (A + G + gates,)
+    word_side: torch.Tensor  # (gates, E): the embedding's share of the first layer's input gates
+    word_bias: torch.Tensor  # (gates,)
+    context_side: torch.Tensor  # (gates, D): the context's share of the first layer's input gates
+    splits: tuple[int, int, int]  # (A, G, gates)
+
 
 class Memory(NamedTuple):
-    """What the decoder reads from the image at every step, computed once per image."""
+    """What the decoder reads from the image at every step, computed once per image (and the call's weights)."""
 
-    features: torch.Tensor  # (B, L, C)
-    projected: torch.Tensor  # (B, L, A)
+    features: torch.Tensor  # (B, L, D): contexts are read from here (the projected grid when memory_dim is set)
+    projected: torch.Tensor  # (B, L, A): the attention's feature-side projection
+    weights: StepWeights
 
     def select(self, index: torch.Tensor) -> "Memory":
-        return Memory(self.features.index_select(0, index), self.projected.index_select(0, index))
+        return Memory(self.features.index_select(0, index), self.projected.index_select(0, index), self.weights)
+
+    def head(self, n: int) -> "Memory":
+        return Memory(self.features[:n], self.projected[:n], self.weights)
 
 
 class StepOutput(NamedTuple):
@@ -81,11 +107,24 @@ class StepOutput(NamedTuple):
     state: DecoderState
 
 
-class DecoderOutput(NamedTuple):
-    logits: torch.Tensor  # (B, T, V): predictions for captions[:, 1:]
-    alphas: torch.Tensor  # (B, T, L)
-    location_log_probs: torch.Tensor | None  # (B, T): log α_t(s_t) of sampled locations (hard attention)
-    entropy: torch.Tensor | None  # (B, T): H(α_t) (hard attention)
+@dataclass
+class DecoderOutput:
+    """Teacher-forced outputs. Only real steps are computed: they are `packed` time-major (step 0's captions,
+    then step 1's, …), and `rows`/`steps` say where each packed row sits in the (B, T) caption grid."""
+
+    packed_logits: torch.Tensor  # (N, V), N = real target words in the batch
+    rows: torch.Tensor  # (N,) caption of each packed row
+    steps: torch.Tensor  # (N,) time step of each packed row
+    alphas: torch.Tensor  # (B, T, L), zero at padded steps
+    location_log_probs: torch.Tensor | None = None  # (B, T): log α_t(s_t) of sampled locations (hard attention)
+    entropy: torch.Tensor | None = None  # (B, T): H(α_t) (hard attention)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """(B, T, V) predictions for captions[:, 1:], zero at padded steps (for inspection; losses use `packed_logits`)."""
+        B, T = self.alphas.shape[:2]
+        padded = self.packed_logits.new_zeros(B, T, self.packed_logits.size(-1))
+        return padded.index_put((self.rows, self.steps), self.packed_logits)
 
 
 class CaptionDecoder(nn.Module):
@@ -95,107 +134,204 @@ class CaptionDecoder(nn.Module):
             raise ValueError("DecoderConfig needs vocab_size (from the vocabulary) and feature_dim (from the encoder)")
         self.config = cfg = config
         C, H, E = cfg.feature_dim, cfg.hidden_dim, cfg.embed_dim
+        D = cfg.memory_dim or C
+        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
         self.embedding = nn.Embedding(cfg.vocab_size, E, padding_idx=0)
         self.init_h = nn.Linear(C, cfg.num_layers * H)
         self.init_c = nn.Linear(C, cfg.num_layers * H)
-        self.attention = AdditiveAttention(C, H, cfg.attention_dim, activation=cfg.attention_activation)
-        self.gate = nn.Linear(H, GATE_WIDTH[cfg.gate](C)) if cfg.gate else None
+        self.attention = AdditiveAttention(D, H, cfg.attention_dim, activation=cfg.attention_activation)
+        self.gate = nn.Linear(H, GATE_WIDTH[cfg.gate](D)) if cfg.gate else None
         cell = CELLS[cfg.cell]
-        self.cells = nn.ModuleList(cell(E + C if i == 0 else H, H) for i in range(cfg.num_layers))
+        self.cells = nn.ModuleList(cell(E + D if i == 0 else H, H) for i in range(cfg.num_layers))
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.deep_output:
             self.out_h = nn.Linear(H, E)
-            self.out_z = nn.Linear(C, E)
+            self.out_z = nn.Linear(D, E)
         self.out = nn.Linear(E if cfg.deep_output else H, cfg.vocab_size)
         self.register_buffer("reward_baseline", torch.zeros(()))  # hard attention's moving average
+        self._step_cell = STEPS[cfg.cell]
 
-    # -- the pieces one step is made of -------------------------------------------------------------------
+    # -- once per call ---------------------------------------------------------------------------------------------
+    def step_weights(self) -> StepWeights:
+        """Fuse the per-step weights (cheap: a few concatenations, once per decode call, differentiable)."""
+        top, first = self.cells[-1], self.cells[0]
+        E = self.config.embed_dim
+        query = self.attention.query_proj.weight  # (A, H)
+        parts = [query] + ([self.gate.weight] if self.gate is not None else []) + [top.weight_hh]
+        biases = [query.new_zeros(query.size(0))] + ([self.gate.bias] if self.gate is not None else []) + [top.bias_hh]
+        splits = (query.size(0), self.gate.out_features if self.gate is not None else 0, top.weight_hh.size(0))
+        return StepWeights(torch.cat(parts), torch.cat(biases), first.weight_ih[:, :E], first.bias_ih,
+                           first.weight_ih[:, E:], splits)
+
     def prepare(self, features: torch.Tensor) -> tuple[Memory, DecoderState]:
         """features (B, L, C) → per-image memory and the initial state from the mean feature."""
         mean = features.mean(dim=1)  # (B, C)
         B, N, H = features.size(0), self.config.num_layers, self.config.hidden_dim
-        h = torch.tanh(self.init_h(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (N, B, H)
-        c = torch.tanh(self.init_c(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (N, B, H)
-        return Memory(features, self.attention.project(features)), DecoderState(h, c)
+        h = torch.tanh(self.init_h(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (B, N·H) → (N, B, H)
+        c = torch.tanh(self.init_c(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (B, N·H) → (N, B, H)
+        memory = self.memory_proj(features) if self.memory_proj is not None else features  # (B, L, D)
+        return Memory(memory, self.attention.project(memory), self.step_weights()), DecoderState(h, c)
 
-    def _attend(self, memory: Memory, state: DecoderState, mode: str) -> tuple[torch.Tensor, ...]:
-        """α_t from h_{t-1}; context z_t by `mode`: expect | sample | argmax. Returns α, z, log α_s, H(α)."""
-        alpha = self.attention(memory.projected, state.h[-1])[:, 0]  # (B, L)
-        log_prob = entropy = None
+    # -- one step --------------------------------------------------------------------------------------------------
+    def _advance(self, word_gates: torch.Tensor, state: DecoderState, memory: Memory, mode: str) -> tuple[torch.Tensor, ...]:
+        """word_gates (n, gates) = the embedding's share of layer 0's gates → α, context z_t, new state, log α_s, H(α)."""
+        w = memory.weights
+        A, G, _ = w.splits
+        h_top = state.h[-1]  # (n, H)
+        fused = F.linear(h_top, w.h_side, w.h_bias)  # (n, A + G + gates): everything that reads h_{t-1}
+        query, gate, top_gates = fused.split(list(w.splits), dim=1)
+        alpha = self.attention.weights(memory.projected, query)  # (n, L)
+        context, log_prob, entropy = self._read(memory.features, alpha, mode)
+        if G:
+            context = torch.sigmoid(gate) * context  # β_t · z_t
+        inputs = word_gates + F.linear(context, w.context_side)  # (n, gates): layer 0's input side
+        state = self._recur(inputs, state, top_gates)
+        return alpha, context, state, log_prob, entropy
+
+    def _read(self, features: torch.Tensor, alpha: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+        """Context by `mode`: expect | sample | argmax. Returns z (n, D), log α_s and H(α) (sampling only)."""
         if mode == "expect":
-            context = expected_context(memory.features, alpha)
-        elif mode == "sample":
+            return expected_context(features, alpha), None, None
+        if mode == "sample":
             locations, log_prob, entropy = sample_locations(alpha)
-            context = located_context(memory.features, locations)
-        else:
-            context = located_context(memory.features, alpha.argmax(dim=-1))
-        if self.gate is not None:
-            context = torch.sigmoid(self.gate(state.h[-1])) * context  # β_t · z_t
-        return alpha, context, log_prob, entropy
+            return located_context(features, locations), log_prob, entropy
+        return located_context(features, alpha.argmax(dim=-1)), None, None
 
-    def _recur(self, inputs: torch.Tensor, state: DecoderState) -> DecoderState:
+    def _recur(self, input_gates: torch.Tensor, state: DecoderState, top_gates: torch.Tensor) -> DecoderState:
+        """Run the layers; layer 0's input gates and the top layer's recurrent gates are given precomputed."""
         hs, cs = [], []
+        last = len(self.cells) - 1
         for layer, cell in enumerate(self.cells):
-            if isinstance(cell, nn.LSTMCell):
-                h, c = cell(inputs, (state.h[layer], state.c[layer]))
-            else:
-                h = c = cell(inputs, state.h[layer])
+            if layer > 0:
+                input_gates = F.linear(self.dropout(hs[-1]), cell.weight_ih, cell.bias_ih)  # (n, gates)
+            hidden_gates = top_gates if layer == last else F.linear(state.h[layer], cell.weight_hh, cell.bias_hh)
+            h, c = self._step_cell(input_gates, hidden_gates, state.h[layer], state.c[layer])
             hs.append(h)
             cs.append(c)
-            inputs = self.dropout(h) if layer + 1 < len(self.cells) else h
         return DecoderState(torch.stack(hs), torch.stack(cs))
 
     def _logits(self, embedded: torch.Tensor, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """Deep output L_o(tanh(E y_{t-1} + L_h h_t + L_z z_t)); works for (B, ·) and (B, T, ·) alike."""
+        """Deep output L_o(tanh(E y_{t-1} + L_h h_t + L_z z_t)), on any number of leading dimensions."""
         if not self.config.deep_output:
             return self.out(self.dropout(h))
         return self.out(self.dropout(torch.tanh(embedded + self.out_h(h) + self.out_z(context))))
+
+    def word_gates(self, embedded: torch.Tensor, weights: StepWeights) -> torch.Tensor:
+        """(…, E) embeddings → (…, gates): their share of layer 0's input gates, biases included."""
+        return F.linear(embedded, weights.word_side, weights.word_bias)
 
     def inference_mode_for_context(self) -> str:
         if self.config.attention == "soft" or self.config.hard_inference == "expectation":
             return "expect"
         return "argmax"
 
-    # -- public API ----------------------------------------------------------------------------------------
-    def step(self, tokens: torch.Tensor, state: DecoderState, memory: Memory) -> StepOutput:
-        """One generation step: previous tokens (B,) → next-word logits (B, V), α (B, L), new state."""
+    # -- public API ------------------------------------------------------------------------------------------------
+    def step(self, tokens: torch.Tensor, state: DecoderState, memory: Memory, mode: str | None = None) -> StepOutput:
+        """One generation step: previous tokens (B,) → next-word logits (B, V), α (B, L), new state.
+
+        `mode` picks how hard attention reads the context (default: the inference mode); soft attention always expects.
+        """
         embedded = self.embedding(tokens)  # (B, E)
-        alpha, context, _, _ = self._attend(memory, state, self.inference_mode_for_context())
-        state = self._recur(torch.cat([embedded, context], dim=-1), state)
+        mode = mode or self.inference_mode_for_context()
+        alpha, context, state, _, _ = self._advance(self.word_gates(embedded, memory.weights), state, memory, mode)
         logits = self._logits(embedded, state.h[-1], context)
         logits[:, list(NEVER_GENERATED)] = float("-inf")  # (B, V)
         return StepOutput(logits, alpha, state)
 
-    def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
-        """Teacher forcing. features (B, L, C), captions (B, T+1) = <start> w_1 … <end> <pad>… → logits for captions[:, 1:].
+    def _never_generated(self) -> torch.Tensor:
+        return torch.tensor(NEVER_GENERATED, device=self.out.weight.device)
 
-        The batch is ordered by caption length once; step t then runs only the captions still running, a
-        prefix of that order, so padded steps cost nothing (their outputs are zeros, masked by the loss). The
-        attention projection is computed once per image and the vocabulary projection once after the loop.
+    def forward(
+        self, features: torch.Tensor, captions: torch.Tensor, sample_prob: float = 0.0, owners: torch.Tensor | None = None
+    ) -> DecoderOutput:
+        """Teacher forcing. captions (B, T+1) = <start> w_1 … <end> <pad>… → outputs for captions[:, 1:]; features
+        (B, L, C), one grid per caption, or (I, L, C), one per image, with `owners` (B,) the image of each caption.
+
+        Given `owners`, each image's memory is computed once and shared by its captions. The batch is ordered by
+        caption length once; step t then runs only the captions still running, a prefix of that order, so padded
+        steps cost nothing. With `sample_prob` > 0 (scheduled sampling, Bengio et al. 2015) each caption's input
+        word at step t ≥ 1 is, with that probability, sampled from its own step t−1 prediction.
         """
-        targets = (captions[:, 1:] != 0).sum(dim=1)  # (B,) words to predict per caption (<pad> = 0)
-        targets, order = targets.sort(descending=True)
-        memory, state = self.prepare(features[order])
-        embedded = self.embedding(captions[order, :-1])  # (B, T, E)
-        B, T = embedded.shape[:2]
-        running = (targets.unsqueeze(0) > torch.arange(T, device=targets.device).unsqueeze(1)).sum(1).tolist()  # (T,)
+        lengths = (captions[:, 1:] != 0).sum(dim=1)  # (B,) words to predict per caption (<pad> = 0)
+        lengths, order = lengths.sort(descending=True)
+        if owners is None:
+            memory, state = self.prepare(features[order])
+        else:
+            memory, state = self.prepare(features)  # per image
+            memory, state = memory.select(owners[order]), state.select(owners[order])  # (B, …) per caption
+        inputs = captions[order, :-1]  # (B, T)
+        B, T = inputs.shape
+        running = (lengths.unsqueeze(0) > torch.arange(T, device=lengths.device).unsqueeze(1)).sum(1).tolist()  # (T,)
+        running = [n for n in running if n > 0]
         mode = self._training_context_mode()
-        hs, contexts, alphas, log_probs, entropies = [], [], [], [], []
+        if sample_prob > 0 and self.training:
+            steps = self._scheduled_sampling_loop(inputs, running, memory, state, mode, sample_prob)
+        else:
+            steps = self._teacher_forced_loop(inputs, running, memory, state, mode)
+        return self._output(steps, order, running, B, T)
+
+    def _teacher_forced_loop(self, inputs, running, memory, state, mode) -> dict[str, torch.Tensor | None]:
+        """Packed time-major outputs of every real step: h (N, H), context (N, D), alpha (N, L), logits (N, V)."""
+        tokens = torch.cat([inputs[:n, t] for t, n in enumerate(running)])  # (N,) input words, packed time-major
+        embedded = self.embedding(tokens)  # (N, E)
+        word_gates = self.word_gates(embedded, memory.weights)  # (N, gates): one matrix multiply for all steps
+        if self._fused_loop_applies(mode):
+            steps = self._fused_loop(word_gates, running, memory, state)
+        else:
+            steps = self._autograd_loop(word_gates.split(running), running, memory, state, mode)
+        steps["logits"] = self._logits(embedded, steps.pop("h"), steps.pop("context"))  # (N, V)
+        return steps
+
+    def _fused_loop_applies(self, mode: str) -> bool:
+        """The hand-written backward covers the paper's configuration: one LSTM layer, soft tanh attention."""
+        cfg = self.config
+        return mode == "expect" and cfg.cell == "lstm" and cfg.num_layers == 1 and cfg.attention_activation == "tanh"
+
+    def _fused_loop(self, word_gates, running, memory, state) -> dict[str, torch.Tensor | None]:
+        w, score = memory.weights, self.attention.score
+        tensors = (word_gates, memory.features, memory.projected, state.h[0], state.c[0], w.h_side, w.h_bias,
+                   w.context_side, score.weight[0], score.bias[:1])
+        dtype = torch.float64 if word_gates.dtype == torch.float64 else torch.float32  # under autocast: float32
+        with torch.autocast(word_gates.device.type, enabled=False):
+            h, context, alpha = SoftAttentionLSTM.apply(*(t.to(dtype) for t in tensors), running, w.splits[1])
+        return {"h": h, "context": context, "alpha": alpha, "log_prob": None, "entropy": None}
+
+    def _autograd_loop(self, word_gates, running, memory, state, mode) -> dict[str, torch.Tensor | None]:
+        steps: dict[str, list] = {k: [] for k in ("h", "context", "alpha", "log_prob", "entropy")}
         for t, n in enumerate(running):
-            memory, state = Memory(memory.features[:n], memory.projected[:n]), DecoderState(state.h[:, :n], state.c[:, :n])
-            alpha, context, log_prob, entropy = self._attend(memory, state, mode)
-            state = self._recur(torch.cat([embedded[:n, t], context], dim=-1), state)
-            for outputs, value in [(hs, state.h[-1]), (contexts, context), (alphas, alpha), (log_probs, log_prob), (entropies, entropy)]:
-                outputs.append(None if value is None else _pad_rows(value, B))
-        logits = self._logits(embedded, torch.stack(hs, 1), torch.stack(contexts, 1))  # (B, T, V)
-        restore = order.argsort()  # back to the caller's order
-        sampled = mode == "sample"
-        return DecoderOutput(
-            logits[restore],
-            torch.stack(alphas, 1)[restore],  # (B, T, L)
-            torch.stack(log_probs, 1)[restore] if sampled else None,  # (B, T)
-            torch.stack(entropies, 1)[restore] if sampled else None,  # (B, T)
-        )
+            memory, state = memory.head(n), state.head(n)
+            alpha, context, state, log_prob, entropy = self._advance(word_gates[t], state, memory, mode)
+            for key, value in zip(steps, (state.h[-1], context, alpha, log_prob, entropy)):
+                steps[key].append(value)
+        return {k: torch.cat(v) if v[0] is not None else None for k, v in steps.items()}
+
+    def _scheduled_sampling_loop(self, inputs, running, memory, state, mode, sample_prob) -> dict[str, torch.Tensor | None]:
+        steps: dict[str, list] = {k: [] for k in ("logits", "alpha", "log_prob", "entropy")}
+        for t, n in enumerate(running):
+            memory, state = memory.head(n), state.head(n)
+            tokens = inputs[:n, t]
+            if t > 0:  # replace some input words by the model's own (sampled, no gradient through the choice)
+                previous = steps["logits"][-1][:n].detach().index_fill(1, self._never_generated(), float("-inf"))  # (n, V)
+                own = torch.multinomial(previous.softmax(-1), 1).squeeze(1)  # (n,)
+                tokens = torch.where(torch.rand(n, device=tokens.device) < sample_prob, own, tokens)
+            embedded = self.embedding(tokens)  # (n, E)
+            alpha, context, state, log_prob, entropy = self._advance(self.word_gates(embedded, memory.weights), state, memory, mode)
+            for key, value in zip(steps, (self._logits(embedded, state.h[-1], context), alpha, log_prob, entropy)):
+                steps[key].append(value)
+        return {k: torch.cat(v) if v[0] is not None else None for k, v in steps.items()}
+
+    def _output(self, steps: dict[str, torch.Tensor | None], order: torch.Tensor, running: list[int], B: int, T: int) -> DecoderOutput:
+        """Packed time-major outputs, placed back in the caller's caption order."""
+        device = order.device
+        rows = order[torch.cat([torch.arange(n, device=device) for n in running])]  # (N,) caption in the caller's order
+        times = torch.cat([torch.full((n,), t, device=device) for t, n in enumerate(running)])  # (N,)
+        alphas = steps["alpha"]  # (N, L)
+        padded = alphas.new_zeros(B, T, alphas.size(-1)).index_put((rows, times), alphas)  # (B, T, L)
+        extras = {}
+        if steps["log_prob"] is not None:
+            for key, name in (("log_prob", "location_log_probs"), ("entropy", "entropy")):
+                extras[name] = alphas.new_zeros(B, T).index_put((rows, times), steps[key])  # (B, T)
+        return DecoderOutput(steps["logits"], rows, times, padded, **extras)
 
     def _training_context_mode(self) -> str:
         """Hard attention while training: one coin per minibatch picks a sample (p = 1 − expectation_prob)."""
@@ -204,8 +340,3 @@ class CaptionDecoder(nn.Module):
         if not self.training:
             return self.inference_mode_for_context()
         return "expect" if torch.rand(()).item() < self.config.expectation_prob else "sample"
-
-
-def _pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
-    """(n, ...) → (rows, ...) with zero rows appended: the outputs of captions that have already ended."""
-    return torch.cat([x, x.new_zeros(rows - x.size(0), *x.shape[1:])]) if x.size(0) < rows else x

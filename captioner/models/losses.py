@@ -16,13 +16,12 @@ def caption_loss(decoder: CaptionDecoder, output: DecoderOutput, captions: torch
     targets = captions[:, 1:]  # (B, T)
     mask = (targets != pad_id).float()  # (B, T)
     n_tokens = mask.sum().clamp(min=1)
-    logits = output.logits.flatten(0, 1)  # (B·T, V): contiguous rows, several times faster than (B, V, T)
-    token_nll = F.cross_entropy(logits, targets.flatten(), reduction="none").view_as(mask) * mask  # (B, T)
+    token_nll = F.cross_entropy(output.packed_logits, targets[output.rows, output.steps], reduction="none")  # (N,)
     terms = {"nll": token_nll.sum() / n_tokens, "penalty": attention_penalty(output.alphas, mask, cfg.penalty_reduction)}
     loss = terms["nll"] + cfg.alpha_c * terms["penalty"]
     if output.location_log_probs is not None:
-        reward = -token_nll.detach().sum(dim=1)  # log p(y | s, a) per caption, (B,)
-        advantage = reward - _update_baseline(decoder, reward)  # (B,)
+        caption_nll = token_nll.new_zeros(len(captions)).index_add(0, output.rows, token_nll.detach())  # (B,)
+        advantage = -caption_nll - _update_baseline(decoder, -caption_nll)  # reward log p(y | s, a), (B,)
         log_p_locations = (output.location_log_probs * mask).sum(dim=1)  # (B,)
         terms["reinforce"] = -(advantage * log_p_locations).sum() / n_tokens
         terms["entropy"] = (output.entropy * mask).sum() / n_tokens

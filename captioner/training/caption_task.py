@@ -1,23 +1,75 @@
-"""The `caption` task: builds encoder, vocabulary, decoder, CaptioningModule and DataModule from a RunConfig."""
+"""The `caption` task: builds encoder, vocabulary, decoder, CaptioningModule and DataModule from a RunConfig.
+
+With `training.init_from`, the encoder, decoder and vocabulary come from that model file (self-critical training
+starts from a cross-entropy model this way); the config's `encoder` and `model` sections, when given, must agree.
+"""
 
 import dataclasses
 
 from captioner.config import TASKS, RunConfig, TaskSpec
 from captioner.encoders import encoder_from_config
+from captioner.errors import CaptionerError
+from captioner.inference import Captioner
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.text import Vocabulary
 from captioner.training.caption_module import CaptioningModule
+from captioner.training.caption_objectives import CaptionTrainingConfig
 from captioner.training.datamodules import CaptionDataConfig, CaptionDataModule
 
 
 def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
+    if config.training.init_from:
+        return _from_model_file(config)
     encoder = encoder_from_config(config.encoder)
     datamodule = CaptionDataModule(config.data, encoder)
-    vocab = datamodule.vocab
-    decoder_config = dataclasses.replace(config.model, vocab_size=len(vocab), feature_dim=encoder.channels)
-    module = CaptioningModule(
-        encoder, CaptionDecoder(decoder_config), vocab, config.encoder, config.optim, max_len=config.data.max_caption_len
-    )
-    return module, datamodule
+    decoder_config = dataclasses.replace(config.model, vocab_size=len(datamodule.vocab), feature_dim=encoder.channels)
+    return _module(config, encoder, CaptionDecoder(decoder_config), datamodule), datamodule
 
 
-TASKS.register("caption")(TaskSpec(CaptionDataConfig, DecoderConfig, build_caption_task, monitor="val/bleu4"))
+def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
+    path = config.training.init_from
+    start = Captioner.load(None if path == "shipped" else path)  # missing, VQA or broken model files are refused here
+    _check_sections_agree(config, start, path)
+    datamodule = CaptionDataModule(config.data, start.encoder, vocab=start.vocab)
+    _check_vocabulary(config, start.vocab, datamodule, path)
+    encoder_config = start.encoder_config
+    return _module(dataclasses.replace(config, encoder=encoder_config), start.encoder.train(), start.decoder.train(), datamodule), datamodule
+
+
+def _module(config: RunConfig, encoder, decoder: CaptionDecoder, datamodule: CaptionDataModule) -> CaptioningModule:
+    references = datamodule.train_set.references() if config.training.objective == "scst" else None
+    return CaptioningModule(encoder, decoder, datamodule.vocab, config.encoder, config.optim,
+                            max_len=config.data.max_caption_len, training=config.training, train_references=references)
+
+
+def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> None:
+    """A config that spells out `encoder` or `model` must describe the model file it starts from."""
+    if "encoder" in config.given:
+        wanted, found = encoder_from_config(config.encoder, pretrained=False).describe(), start.encoder.describe()
+        _refuse_differences(path, "encoder", {k: (found[k], wanted.get(k)) for k in found})
+    if "model" in config.given:
+        wanted, found = config.model, start.decoder.config
+        fields = [f.name for f in dataclasses.fields(found) if f.name not in ("vocab_size", "feature_dim")]
+        _refuse_differences(path, "model", {k: (getattr(found, k), getattr(wanted, k)) for k in fields})
+
+
+def _refuse_differences(path: str, section: str, values: dict) -> None:
+    differ = [f"{k} {found!r} (config: {wanted!r})" for k, (found, wanted) in values.items() if found != wanted]
+    if differ:
+        raise CaptionerError(f"training.init_from {path} has another {section} than the config: {'; '.join(differ[:3])}")
+
+
+def _check_vocabulary(config: RunConfig, vocab: Vocabulary, datamodule: CaptionDataModule, path: str) -> None:
+    """The model file's vocabulary must be the one the config's training data gives (same words, same ids)."""
+    c = config.data
+    rebuilt = Vocabulary.build(datamodule.train_set.all_captions(), c.vocab_min_count, c.vocab_max_size)
+    if rebuilt != vocab:
+        first = next((f"id {i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(vocab.itos, rebuilt.itos)) if a != b),
+                     f"{len(vocab)} vs {len(rebuilt)} words")
+        raise CaptionerError(f"training.init_from {path} has another vocabulary ({len(vocab)} words) than the config's "
+                             f"training captions give ({len(rebuilt)}; first difference {first})")
+
+
+TASKS.register("caption")(
+    TaskSpec(CaptionDataConfig, DecoderConfig, build_caption_task, monitor="val/cider", training_config=CaptionTrainingConfig)
+)

@@ -28,7 +28,7 @@ class CaptionDataConfig:
     subset_seed: int = 0
     karpathy_file: str | None = None  # ... or a Karpathy dataset_coco.json split
     val_max_images: int | None = None
-    batch_size: int = 64
+    batch_size: int = 16  # images per batch; each brings all its reference captions (about 5 on COCO)
     num_workers: int = 2
     fail_fast: bool = False  # stop at the first unreadable image instead of skipping and reporting it
 
@@ -53,12 +53,9 @@ class CaptionDataModule(pl.LightningDataModule):
         self.config = c = config
         source = self._source(encoder)
         train_subset = SubsetSpec(c.max_images, c.fraction, c.subset_seed, c.karpathy_file, "train" if c.karpathy_file else None)
-        probe = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, **source)
-        self.vocab = vocab or Vocabulary.build(probe.all_captions(), c.vocab_min_count, c.vocab_max_size)
-        self.train_set = CocoCaptions(
-            c.train_annotations, c.images_dir, vocab=self.vocab, mode="train", subset=train_subset,
-            max_caption_len=c.max_caption_len, fail_fast=c.fail_fast, **source,
-        )
+        # Training batches are images with all their captions, as validation's: each grid is read once per batch.
+        self.train_set = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, fail_fast=c.fail_fast, **source)
+        self.vocab = vocab or Vocabulary.build(self.train_set.all_captions(), c.vocab_min_count, c.vocab_max_size)
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
             subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast, **source,

@@ -1,6 +1,7 @@
 """Run a training job from a RunConfig: Trainer, checkpoints, logs, resume, and the exported model file."""
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,14 +42,16 @@ def train(config: RunConfig, resume: bool = False, force: bool = False) -> Train
         dirpath=out / "checkpoints", save_top_k=0, save_last=True, every_n_train_steps=config.trainer.checkpoint_every_n_steps
     )
     trainer = _build_trainer(config, out, [checkpoint, latest])
+    start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    seconds = time.perf_counter() - start
     if checkpoint.best_model_path:
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if checkpoint.best_model_score is not None:
         metrics[f"best_{spec.monitor}"] = float(checkpoint.best_model_score)
-    meta = {"task": config.task, "global_step": trainer.global_step, "metrics": metrics}
+    meta = {"task": config.task, "global_step": trainer.global_step, "metrics": metrics, "train_seconds": round(seconds, 1)}
     model_path = module.export(out / "model.pt", meta=meta, force=True)
     (out / "metrics.json").write_text(json.dumps(meta, indent=2))
     return TrainResult(model_path, checkpoint.best_model_path or None, metrics, trainer.global_step)

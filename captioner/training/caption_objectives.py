@@ -1,0 +1,113 @@
+"""What a captioning training step optimises: cross-entropy (with optional scheduled sampling) or self-critical
+CIDEr-D (Rennie et al. 2017), picked by `training.objective` in the config."""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from captioner.errors import CaptionerError
+from captioner.evaluation.cider import CiderD, Vector
+from captioner.models.decoding import generate
+from captioner.models.losses import caption_loss
+from captioner.models.self_critical import BASELINES, sample_captions, self_critical_loss
+from captioner.registry import Registry
+from captioner.text import tokenize
+
+
+@dataclass
+class CaptionTrainingConfig:
+    """The `training` section of a caption config."""
+
+    objective: str = "xe"  # xe: cross-entropy | scst: self-critical CIDEr-D
+    init_from: str | None = None  # a caption model file to start from (its encoder, decoder, vocabulary); "shipped"
+    # scheduled sampling (XE): p = min(max, increase · ⌊(epoch − start) / every⌋) from epoch `start`; start < 0: off
+    scheduled_sampling_start: int = -1
+    scheduled_sampling_every: int = 5
+    scheduled_sampling_increase: float = 0.05
+    scheduled_sampling_max: float = 0.25
+    # self-critical (SCST)
+    scst_baseline: str = "mean_others"  # mean_others (Luo 2020) | greedy (Rennie et al. 2017)
+    scst_samples: int = 5  # K sampled captions per image
+    scst_max_len: int = 16
+    # validation decoding (the checkpoint is chosen on beam-search CIDEr-D)
+    val_beam_size: int = 3
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"training objective must be one of {OBJECTIVES.names()}, got {self.objective!r}")
+        if self.scst_baseline not in BASELINES:
+            raise ValueError(f"scst_baseline must be one of {BASELINES.names()}, got {self.scst_baseline!r}")
+        if self.objective == "scst" and not self.init_from:
+            raise ValueError("self-critical training starts from a cross-entropy model: set training.init_from")
+        if self.scst_samples < 1 or self.scst_max_len < 1 or self.val_beam_size < 1 or self.scheduled_sampling_every < 1:
+            raise ValueError("scst_samples, scst_max_len, val_beam_size and scheduled_sampling_every must be positive")
+        if self.scst_baseline == "mean_others" and self.scst_samples < 2:
+            raise ValueError("the mean_others baseline needs scst_samples ≥ 2")
+        if not 0 <= self.scheduled_sampling_max <= 1:
+            raise ValueError("scheduled_sampling_max must be in [0, 1]")
+
+
+def scheduled_sampling_prob(epoch: int, config: CaptionTrainingConfig) -> float:
+    """Probability of feeding the model its own previous word at `epoch` (self-critical.pytorch's ramp)."""
+    if config.scheduled_sampling_start < 0 or epoch < config.scheduled_sampling_start:
+        return 0.0
+    steps = (epoch - config.scheduled_sampling_start) // config.scheduled_sampling_every
+    return min(config.scheduled_sampling_max, config.scheduled_sampling_increase * steps)
+
+
+class CiderReward:
+    """CIDEr-D of captions of training images, with df from the training references and each image's reference
+    vectors computed once."""
+
+    def __init__(self, references: Mapping[int, Sequence[str]]) -> None:
+        tokenized = {i: [" ".join(tokenize(r)) for r in refs] for i, refs in references.items()}
+        self.scorer = CiderD(tokenized.values())
+        self._references: dict[int, list[Vector]] = {i: self.scorer.references(refs) for i, refs in tokenized.items()}
+
+    def __call__(self, image_ids: Sequence[int], captions: Sequence[str]) -> torch.Tensor:
+        """One reward per caption; captions[j] describes image_ids[j]. Returns (N,) float32."""
+        return torch.tensor(self.scorer.scores(captions, [self._references[int(i)] for i in image_ids]), dtype=torch.float32)
+
+
+# An objective: (module, batch, grid features (B, L, C)) → loss terms, "loss" included.
+Objective = Callable[..., dict[str, torch.Tensor]]
+OBJECTIVES: Registry[Objective] = Registry("training objective")
+
+
+@OBJECTIVES.register("xe")
+def cross_entropy_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Teacher forcing on every reference of every image; each image's grid is projected once for its captions."""
+    captions, owners = module.reference_batch(batch["references"])
+    output = module.decoder(features, captions, sample_prob=module.sample_prob, owners=owners)
+    return caption_loss(module.decoder, output, captions)
+
+
+@OBJECTIVES.register("scst")
+def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """K samples per image, rewarded by CIDEr-D (<end> counts as a word), against the configured baseline."""
+    config: CaptionTrainingConfig = module.training_config
+    image_ids = batch["image_ids"].tolist()
+    samples = sample_captions(module.decoder, features, config.scst_samples, config.scst_max_len)
+    texts = [" ".join(module.vocab.decode_tokens(row)) for row in samples.tokens.tolist()]
+    per_sample_ids = [i for i in image_ids for _ in range(config.scst_samples)]
+    rewards = check_rewards(module.reward(per_sample_ids, texts), module.global_step).view(len(image_ids), -1)  # (B, K)
+
+    def greedy_rewards() -> torch.Tensor:
+        greedy = generate(module.decoder, features, "greedy", max_len=config.scst_max_len)
+        return module.reward(image_ids, [" ".join(module.vocab.decode_tokens(t)) for t in greedy.tokens])  # (B,)
+
+    baseline = BASELINES.get(config.scst_baseline)(rewards, greedy_rewards)  # (B, K)
+    advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)
+    loss = self_critical_loss(samples.log_probs, samples.mask, advantage)
+    return {"loss": loss, "reward": rewards.mean(), "baseline": baseline.mean(), "sample_length": samples.mask.sum(1).mean()}
+
+
+def check_rewards(rewards: torch.Tensor, step: int) -> torch.Tensor:
+    """Stop (naming the step) on NaN/inf rewards or a batch where every sample scored zero: nothing to learn from."""
+    if not torch.isfinite(rewards).all():
+        raise CaptionerError(f"training stopped: non-finite CIDEr-D rewards at step {step}")
+    if float(rewards.abs().sum()) == 0.0:
+        raise CaptionerError(f"training stopped: every sampled caption scored CIDEr-D 0 at step {step} "
+                             "(is training.init_from a trained model for this data?)")
+    return rewards

@@ -1,0 +1,54 @@
+"""`captioner serve` as a user starts it: a real uvicorn server on a loopback port, stopped with Ctrl-C."""
+
+import signal
+import socket
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+import httpx  # noqa: E402
+
+from captioner.cli import main  # noqa: E402
+from serve_helpers import EXAMPLE, running_server  # noqa: E402
+
+
+def test_serves_on_loopback_by_default_says_so_and_stops_cleanly_on_ctrl_c():
+    with running_server() as (url, process):
+        assert url.startswith("http://127.0.0.1:")
+        assert "bound to loopback only" in process.stdout.readline()
+        response = httpx.post(f"{url}/api/caption", files={"image": ("example.jpg", EXAMPLE.read_bytes())}, timeout=60)
+        assert response.status_code == 200 and "tennis" in response.json()["caption"]
+        too_big = httpx.post(f"{url}/api/caption", files={"image": ("big.jpg", bytes(50 * 2**20))}, timeout=60)
+        assert too_big.status_code == 413 and "limit is 10 MB" in too_big.json()["error"]  # refused before it is read
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 0  # torch takes its time to exit on a busy machine
+        errors = process.stderr.read()
+        assert "captioner serve: stopped" in errors and "Traceback" not in errors
+
+
+def test_a_port_in_use_is_a_one_line_error(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"port {port} on 127.0.0.1 is already in use" in error
+
+
+def test_vqa_flags_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--no-vqa", "--vqa-checkpoint", "x.pt"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_measures_a_real_server():
+    from captioner.benchmarks.core import run_suite
+
+    rows = {row.case.split(":")[0]: row for row in run_suite(["serve-load"], quick=True, log=lambda message: None)}
+    throughput = rows["16 clients vs 1 (sequential)"]
+    assert throughput.unit == "images/s" and throughput.ours > 0 and throughput.baseline > 0
+    assert rows["failed requests / all requests"].ours == 0 and rows["failed requests / all requests"].baseline > 0
+    memory = [row for case, row in rows.items() if case.startswith("server peak RSS")]
+    assert all(row.ours >= row.baseline > 0 for row in memory)  # a peak never falls
