@@ -134,7 +134,7 @@ class Captioner:
         """
         from torch.utils.data import DataLoader
 
-        from captioner.pipeline import in_background, map_in_background
+        from captioner.stages import in_background, map_in_background
 
         loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
@@ -162,6 +162,12 @@ class Captioner:
         """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA."""
         with self._autocast():
             return self.encoder(pixels.to(self.device, non_blocking=True))
+
+    def encode_images(self, images: Sequence) -> torch.Tensor:
+        """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA
+        answerer with the same encoder reads too (captioner.pipeline)."""
+        pixels = torch.stack([self.encoder.transform(as_rgb_image(image, k)) for k, image in enumerate(images)])  # (B, 3, S, S)
+        return self.encode(pixels)
 
     @torch.no_grad()
     def caption_features(

@@ -1,78 +1,69 @@
-"""Stages that overlap: iterate something in a background thread, a few items ahead of whoever consumes it.
+"""Caption an image and answer questions about it with one encoder pass: when the caption model and the VQA
+model were trained on the same frozen encoder, both read the same grid, so each image is encoded once.
 
-PIL's decoders and torch's kernels release the GIL, so image decoding, the encoder and beam search, each in a
-thread of its own, run at the same time on different cores. Queues are bounded: memory holds at most `depth`
-items per stage, however long the input.
+    captioner, answerer = Captioner.load(), VQAAnswerer.load()
+    for result in describe(captioner, answerer, ["photo.jpg"], ["how many people are in the picture?"]):
+        print(result.caption.text, result.answers[0].answers[0])
 """
 
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-T = TypeVar("T")
-U = TypeVar("U")
+import torch
+from PIL import Image
 
-_END = object()
-
-
-def in_background(items: Iterable[T], depth: int = 2, name: str = "captioner-stage") -> Iterator[T]:
-    """Yield `items`, produced by a daemon thread that stays at most `depth` items ahead.
-
-    An exception in the thread is raised here, at the item where it happened. Closing this iterator early
-    (break, an error downstream) stops the thread at its next item.
-    """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    thread = threading.Thread(target=_produce, args=(items, buffer, stop), name=name, daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = buffer.get()
-            if kind is _END:
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        _drain(buffer)  # unblock a producer waiting to put
-        thread.join(timeout=10)
+from captioner.errors import CaptionerError
+from captioner.inference import Caption, Captioner
+from captioner.vqa_inference import Answer, VQAAnswerer
 
 
-def map_in_background(fn: Callable[[T], U], items: Iterable[T], depth: int = 1, name: str = "captioner-stage") -> Iterator[U]:
-    """fn(item) for each item, computed in a background thread (which also pulls `items`)."""
-    return in_background((fn(item) for item in items), depth, name)
+@dataclass
+class Described:
+    caption: Caption
+    answers: list[Answer]  # one per question, in the order asked
 
 
-def _produce(items: Iterable, buffer: queue.Queue, stop: threading.Event) -> None:
-    iterator = iter(items)
-    try:
-        for item in iterator:
-            if not _put(buffer, ("item", item), stop):
-                return
-        _put(buffer, (_END, None), stop)
-    except BaseException as error:  # handed to the consumer, raised there
-        _put(buffer, ("error", error), stop)
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()  # a generator upstream (another stage) stops too
+def _own_weights(model: Captioner | VQAAnswerer) -> bool:
+    """Does the model file carry its own encoder weights (fine-tuned or not pretrained) instead of the package's?"""
+    return model.encoder_config.trainable_stages > 0 or not model.encoder_config.pretrained
 
 
-def _put(buffer: queue.Queue, entry: tuple, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            buffer.put(entry, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+def check_same_encoder(captioner: Captioner, answerer: VQAAnswerer) -> None:
+    """A one-line CaptionerError unless both models read the grid of the same encoder with the same weights."""
+    caption_side, vqa_side = captioner.encoder.describe(), answerer.encoder.describe()
+    differences = [f"{k} {caption_side.get(k)!r} vs {vqa_side.get(k)!r}" for k in sorted(caption_side) if caption_side.get(k) != vqa_side.get(k)]
+    if not differences and (_own_weights(captioner) or _own_weights(answerer)):
+        theirs, ours = captioner.encoder.state_dict(), answerer.encoder.state_dict()
+        if any(not torch.equal(theirs[k].float().cpu(), ours[k].float().cpu()) for k in theirs):
+            differences.append("encoder weights differ (fine-tuned or not pretrained)")
+    if differences:
+        raise CaptionerError(f"the caption model and the VQA model need different encoder passes ({'; '.join(differences)})")
 
 
-def _drain(buffer: queue.Queue) -> None:
-    while True:
-        try:
-            buffer.get_nowait()
-        except queue.Empty:
-            return
+def share_encoder(captioner: Captioner, answerer: VQAAnswerer) -> VQAAnswerer:
+    """Make the answerer use the captioner's encoder module (one copy of the weights in memory); checked first."""
+    check_same_encoder(captioner, answerer)
+    answerer.encoder = captioner.encoder
+    return answerer
+
+
+@torch.no_grad()
+def describe(
+    captioner: Captioner,
+    answerer: VQAAnswerer,
+    images: Sequence[str | Path | Image.Image],
+    questions: Sequence[str],
+    beam_size: int = 3,
+    top_k: int = 3,
+) -> list[Described]:
+    """Caption each image and answer every question about it, running the encoder once per image."""
+    check_same_encoder(captioner, answerer)
+    for question in questions:
+        answerer.check_question(question)
+    grid = captioner.encode_images(images)  # (B, L, C), shared by both heads
+    captions = captioner.caption_features(grid, beam_size=beam_size)
+    asked = len(questions)
+    index = torch.arange(len(images)).repeat_interleave(asked)  # (B·Q,): question b·Q + k is about image b
+    answers = answerer.ask_features(grid, list(questions) * len(images), top_k, image_index=index) if asked else []
+    return [Described(caption, answers[i * asked : (i + 1) * asked]) for i, caption in enumerate(captions)]

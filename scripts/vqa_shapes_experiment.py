@@ -1,10 +1,11 @@
-"""Attention VQA vs the question-only (blind) baseline on the synthetic shapes set: official VQA accuracy (overall,
-per answer type, per question type) and how much of the attention falls inside the box of the object a question names.
+"""VQA reasoning variants side by side on the synthetic shapes set, beside the question-only (blind) model and the
+most frequent answer of each question family: official VQA accuracy (overall, per answer type, per family) and
+how much of the attention falls inside the box of the object a question names.
 
-    captioner make-shapes data/shapes --images 2000 --seed 0
+    captioner make-shapes data/shapes --images 4000 --seed 0
     captioner extract-features --annotations data/shapes/captions_train.json data/shapes/captions_val.json \
-        --images data/shapes/images --out data/shapes/features
-    python scripts/vqa_shapes_experiment.py        # trains runs/vqa_shapes_{full,blind,...} if absent
+        --images data/shapes/images --out data/shapes/features --workers 0
+    python scripts/vqa_shapes_experiment.py        # trains runs/vqa_shapes_<variant> for each variant without a model.pt
 """
 
 import argparse
@@ -21,29 +22,24 @@ from captioner.data.features import FeatureCache
 from captioner.data.shapes import ShapeObject, object_boxes
 from captioner.data.vqa import VQAItem, read_vqa
 from captioner.evaluation.attention import attention_correctness, box_mass, uniform_box_mass
-from captioner.evaluation.vqa_accuracy import vqa_accuracy
+from captioner.evaluation.vqa_run import evaluate_cached, markdown_table, most_frequent_answer
 from captioner.training.runner import train
 from captioner.vqa_inference import Answer, VQAAnswerer
 
+# variant → config overrides (on top of --config); the first is the config as written
 VARIANTS = {
-    "full": [],
+    "stacked+coords": [],
     "blind": ["model.use_image=false"],
-    "full+coords": ["model.coord_features=true"],
+    "glimpses": ["model.reasoning=glimpses", "model.coord_features=false"],
+    "glimpses+coords": ["model.reasoning=glimpses"],
+    "stacked": ["model.coord_features=false"],
+    "film+coords": ["model.reasoning=film"],
 }
 # question pattern → which object of the image it names (exactly one, by construction of the shapes data)
 GROUNDED = {
     "what color is the X": (re.compile(r"what color is the (\w+)\?"), lambda o, word: o.shape == word),
     "what shape is the X object": (re.compile(r"what shape is the (\w+) object\?"), lambda o, word: o.color == word),
 }
-
-
-def answer_all(answerer: VQAAnswerer, items: list[VQAItem], cache: FeatureCache, batch_size: int = 256) -> list[Answer]:
-    answers = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        features = torch.from_numpy(np.stack([cache[item.image_id] for item in chunk]))  # (B, L, C) float16
-        answers += answerer.ask_features(features, [item.question for item in chunk], top_k=1)
-    return answers
 
 
 def grounding(items: list[VQAItem], answers: list[Answer], boxes: dict[int, list[ShapeObject]], grid: tuple, size: int) -> dict:
@@ -65,17 +61,10 @@ def _correctness(alphas: list[np.ndarray], boxes: list[tuple], grid: tuple, size
     return {**attention_correctness(items), "beats_uniform": float(np.mean(wins)) if wins else float("nan")}
 
 
-def evaluate(model_path: Path, data: Path, size: int) -> dict:
+def evaluate(model_path: Path, data: Path, size: int, features: Path) -> dict:
     answerer = VQAAnswerer.load(model_path)
     items = read_vqa(data / "vqa_val_questions.json", data / "vqa_val_annotations.json")
-    cache = FeatureCache(data / "features")
-    cache.check_compatible(answerer.encoder.describe())  # the grids must come from the model's own encoder
-    start = time.perf_counter()
-    answers = answer_all(answerer, items, cache)
-    seconds = time.perf_counter() - start
-    scores = vqa_accuracy({i.question_id: a.answers[0][0] for i, a in zip(items, answers)}, [i.annotation for i in items])
-    row = {"overall": scores.overall, "per_answer_type": scores.per_answer_type, "per_question_type": scores.per_question_type,
-           "questions": scores.n, "answer_seconds": round(seconds, 2)}
+    row, answers = evaluate_cached(answerer, items, FeatureCache(features))
     if answerer.model.config.use_image:
         row["attention"] = grounding(items, answers, object_boxes(data / "instances_val.json"), answerer.grid_size, size)
     return row
@@ -84,27 +73,37 @@ def evaluate(model_path: Path, data: Path, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/shapes")
+    parser.add_argument("--features", help="feature cache (default DATA/features)")
     parser.add_argument("--config", default="configs/vqa_shapes.yaml")
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--image-size", type=int, default=128, help="side of the shapes images (boxes are in its pixels)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--overrides", nargs="*", default=[], help="config overrides for every variant (e.g. trainer.max_epochs=5)")
+    parser.add_argument("--tag", default="", help="suffix of the run folders and result keys (e.g. _448 for another encoder)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     parser.add_argument("--out", default="docs/results_vqa_shapes.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    data, features = Path(args.data), Path(args.features or Path(args.data) / "features")
     table = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    table["most frequent answer"] = most_frequent_answer(*(read_vqa(data / f"vqa_{s}_questions.json", data / f"vqa_{s}_annotations.json")
+                                                           for s in ("train", "val")))
     for name in args.variants:
-        out_dir = Path(args.runs) / f"vqa_shapes_{name.replace('+', '_')}"
-        trained = {k: v for k, v in table.get(name, {}).items() if k in ("train_steps", "train_seconds", "threads")}
+        key = name + args.tag
+        out_dir = Path(args.runs) / f"vqa_shapes_{key.replace('+', '_')}"
+        trained = {k: v for k, v in table.get(key, {}).items() if k in ("train_steps", "train_seconds", "threads", "overrides")}
         if not (out_dir / "model.pt").is_file():
-            overrides = [*VARIANTS[name], f"trainer.out_dir={out_dir}", "trainer.progress_bar=false"]
+            overrides = [f"data.features_dir={features}", *VARIANTS[name], *args.overrides, f"trainer.out_dir={out_dir}",
+                         "trainer.progress_bar=false"]
             start = time.perf_counter()
             result = train(load_config(args.config, overrides), force=True)
-            trained = {"train_steps": result.global_step, "train_seconds": round(time.perf_counter() - start), "threads": args.threads}
-        table[name] = {**evaluate(out_dir / "model.pt", Path(args.data), args.image_size), **trained}
-        print(name, json.dumps(table[name]), flush=True)
+            trained = {"train_steps": result.global_step, "train_seconds": round(time.perf_counter() - start), "threads": args.threads,
+                       "overrides": overrides[:-2]}
+        table[key] = {**evaluate(out_dir / "model.pt", data, args.image_size, features), **trained}
+        print(key, json.dumps({k: table[key][k] for k in ("overall", "per_question_type")}), flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(table, indent=2))
+    print(markdown_table(table, "family (held-out questions)"))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ import random
 import pytest
 import torch
 
-from captioner.data.collate import collate
+from captioner.data.collate import collate, collate_images_once
 from captioner.data.features import extract_features
-from captioner.data.vqa import AnswerVocabulary, VQADataset, build_question_vocab, image_files, read_vqa
+from captioner.data.vqa import AnswerVocabulary, ImageGroupedBatches, VQADataset, build_question_vocab, image_files, read_vqa
 from captioner.encoders import build_encoder
 from captioner.errors import CaptionerError
 
@@ -120,3 +120,27 @@ def test_a_feature_cache_built_for_captioning_serves_vqa(shapes, tmp_path):
     assert sample["features"].shape == (encoder.num_locations, encoder.channels) and "annotation" not in sample
     with pytest.raises(CaptionerError, match="images are not in the feature cache"):
         VQADataset(read_vqa(*vqa_files(shapes, "train")), build_question_vocab(items), AnswerVocabulary.build(items, 20), features=cache)
+
+
+def test_grouped_batches_keep_each_images_questions_together_and_cover_every_question_once():
+    image_ids = [7, 7, 7, 3, 3, 9, 9, 9, 9, 4, 5, 5]  # five images, 12 questions
+    torch.manual_seed(0)
+    sampler = ImageGroupedBatches(image_ids, batch_size=5)
+    assert sampler.images_per_batch == 2  # about 5 questions at 2.4 questions per image
+    epochs = [list(sampler) for _ in range(2)]
+    for batches in epochs:
+        assert len(batches) == len(sampler) == 3
+        assert sorted(p for batch in batches for p in batch) == list(range(12))
+        images_in = [{image_ids[p] for p in batch} for batch in batches]
+        assert all(len(a & b) == 0 for i, a in enumerate(images_in) for b in images_in[i + 1 :])  # no image split
+    assert epochs[0] != epochs[1]  # a new order each epoch
+
+
+def test_collating_stacks_each_image_once_and_indexes_it_per_question():
+    grid = {7: torch.full((4, 3), 7.0, dtype=torch.float16), 3: torch.full((4, 3), 3.0, dtype=torch.float16)}
+    samples = [{"features": grid[i], "question": torch.tensor([5, 6]), "image_id": i, "question_id": n}
+               for n, i in enumerate([7, 3, 7, 7])]
+    batch = collate_images_once([*samples[:2], {"skipped": "x.jpg: not an image file"}, *samples[2:]])
+    assert batch["features"].shape == (2, 4, 3) and batch["features"].dtype == torch.float32  # (N, L, C)
+    assert batch["image_index"].tolist() == [0, 1, 0, 0] and batch["skipped"] == ["x.jpg: not an image file"]
+    torch.testing.assert_close(batch["features"][batch["image_index"]], collate(samples)["features"])

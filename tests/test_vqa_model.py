@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from captioner.models.vqa import VQAConfig, VQAModel, bce_loss, grid_coordinates, soft_cross_entropy
+from captioner.models.vqa_reasoning import REASONERS
 
 VOCAB, ANSWERS, CHANNELS, LOCATIONS = 20, 7, 12, 9  # a 3×3 grid of 12 channels
 
@@ -53,7 +54,7 @@ def test_blind_model_answers_from_the_question_alone():
     other_images, _ = model(grids(2, seed=3), ids, lengths)
     torch.testing.assert_close(logits, other_images)
     torch.testing.assert_close(alphas, torch.full((2, 3, LOCATIONS), 1 / LOCATIONS))  # reported as uniform
-    assert not hasattr(model, "attention")
+    assert not hasattr(model, "reasoner")
     seeing = small_model().eval()
     assert not torch.allclose(seeing(grids(2, seed=2), ids, lengths)[0], seeing(grids(2, seed=3), ids, lengths)[0])
 
@@ -102,7 +103,7 @@ def test_the_loss_trains_attention_and_question_encoder():
     logits, _ = model(grids(4), *questions(6, 3, 1, 4))
     targets = torch.zeros(4, ANSWERS).index_fill_(1, torch.tensor([2]), 1.0)  # (B, K)
     model.loss(logits, targets).backward()
-    attention = model.attention
+    attention = model.reasoner.attention
     for name, p in [("feature_proj", attention.feature_proj.weight), ("query_proj", attention.query_proj.weight),
                     ("score", attention.score.weight), ("embedding", model.question_encoder.embed.weight)]:
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches the {name}"
@@ -116,3 +117,54 @@ def test_config_is_checked():
         VQAConfig(glimpses=0)
     with pytest.raises(ValueError, match="needs vocab_size, num_answers and feature_dim"):
         VQAModel(VQAConfig())
+    with pytest.raises(ValueError, match=r"reasoning must be one of \['film', 'glimpses', 'stacked'\]"):
+        VQAConfig(reasoning="transformer")
+
+
+@pytest.mark.parametrize("coords", [False, True], ids=["grid", "grid+coords"])
+@pytest.mark.parametrize("reasoning", REASONERS.names())
+def test_every_reasoning_answers_with_one_map_per_glimpse_and_trains_end_to_end(reasoning, coords):
+    model = small_model(reasoning=reasoning, coord_features=coords)
+    logits, alphas = model(grids(4), *questions(6, 3, 1, 4))
+    assert logits.shape == (4, ANSWERS) and alphas.shape == (4, 3, LOCATIONS)
+    torch.testing.assert_close(alphas.sum(dim=-1), torch.ones(4, 3))
+    model.loss(logits, torch.zeros(4, ANSWERS).index_fill_(1, torch.tensor([1]), 1.0)).backward()
+    untrained = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
+    assert not untrained, f"no gradient reaches {untrained}"
+    model.eval()
+    padded, lengths = questions(6, 3, 1, 4, pad_to=9)
+    torch.testing.assert_close(model(grids(4), padded, lengths)[0], model(grids(4), *questions(6, 3, 1, 4))[0])
+
+
+def test_stacked_hops_refine_the_query_with_what_they_saw():
+    model = small_model(reasoning="stacked").eval()
+    features, (ids, lengths) = grids(2), questions(4, 2)
+    _, alphas = model(features, ids, lengths)
+    stacked = model.reasoner
+    v = model.visual(features)  # (B, L, C)
+    embedded, u0 = stacked.embed(v), stacked.query(model.question_encoder(ids, lengths))  # (B, L, D), (B, D)
+    second = stacked.hops[1]
+    u1 = u0 + torch.bmm(alphas[:, :1], embedded).squeeze(1)  # the first hop's glimpse added to the query
+    torch.testing.assert_close(alphas[:, 1:2], second(second.project(embedded), u1))
+    assert not torch.allclose(alphas[:, 1:2], second(second.project(embedded), u0))
+
+
+def test_film_conditions_the_grid_itself_on_the_question():
+    model = small_model(reasoning="film").eval()
+    torch.nn.init.zeros_(model.reasoner.attention.query_proj.weight)  # attention can no longer read q directly...
+    features = grids(1).expand(2, -1, -1)
+    _, alphas = model(features, *questions(4, 2))
+    assert not torch.allclose(alphas[0], alphas[1])  # ...yet two questions look at the same grid differently
+    with pytest.raises(ValueError, match="square grid"):
+        model(torch.randn(1, 6, CHANNELS), *questions(3))
+
+
+@pytest.mark.parametrize("reasoning", REASONERS.names())
+def test_each_image_once_with_an_index_answers_as_one_grid_per_question(reasoning):
+    model = small_model(reasoning=reasoning, coord_features=True).eval()
+    images = grids(2)  # two images, asked 3 and 1 questions
+    index = torch.tensor([0, 1, 0, 0])
+    ids, lengths = questions(6, 3, 1, 4)
+    once = model(images, ids, lengths, image_index=index)
+    repeated = model(images[index], ids, lengths)  # (B, L, C): the first image copied for each of its questions
+    torch.testing.assert_close(once, repeated)

@@ -6,6 +6,9 @@ import torch
 
 from captioner.cli import main
 from captioner.config import RunConfig, load_config
+from captioner.errors import CaptionerError
+from captioner.inference import Captioner
+from captioner.pipeline import check_same_encoder, describe, share_encoder
 from captioner.training.runner import train
 from captioner.vqa_inference import VQAAnswerer
 from helpers import CONFIGS, tiny_caption_config
@@ -105,12 +108,58 @@ def test_ask_refuses_an_empty_question(vqa_run, image, capsys):
     assert "the question is empty" in capsys.readouterr().err
 
 
-def test_ask_refuses_a_captioning_model(shapes, image, tmp_path, capsys):
-    caption_model = train(tiny_caption_config(shapes, tmp_path / "caption", "trainer.limit_train_batches=1",
-                                              "trainer.limit_val_batches=1")).model_path
+@pytest.fixture(scope="module")
+def caption_model(shapes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("caption")
+    return train(tiny_caption_config(shapes, out, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1")).model_path
+
+
+def test_ask_refuses_a_captioning_model_and_caption_refuses_a_vqa_model(vqa_run, caption_model, image, capsys):
     assert main(["ask", str(image), "what color is the circle?", "--checkpoint", str(caption_model)]) == 1
+    assert f"{caption_model} is a caption model, not a vqa model" in capsys.readouterr().err
+    assert main(["caption", str(image), "--checkpoint", str(vqa_run.model_path)]) == 1
     err = capsys.readouterr().err
-    assert f"{caption_model} is a caption model, not a vqa model" in err
+    assert f"{vqa_run.model_path} is a vqa model, not a caption model" in err and err.count("\n") == 1
+
+
+def test_ask_refuses_a_question_of_only_unknown_words(vqa_run, image, capsys):
+    assert main(["ask", str(image), "¿qué tal, señor?", "--checkpoint", str(vqa_run.model_path)]) == 1
+    err = capsys.readouterr().err
+    assert "none of the words of '¿qué tal, señor?' is known to this model" in err and err.count("\n") == 1
+    answerer = VQAAnswerer.load(vqa_run.model_path)
+    with pytest.raises(CaptionerError, match="the question is empty"):
+        answerer.ask(image, "?!")
+    assert answerer.ask(image, "what colour is the zorblax circle?").answers  # some known words: answered
+
+
+def test_one_encoder_pass_serves_the_caption_model_and_the_answerer(vqa_run, caption_model, shapes):
+    captioner, answerer = Captioner.load(caption_model), VQAAnswerer.load(vqa_run.model_path)
+    answerer.encoder.load_state_dict(captioner.encoder.state_dict())  # as if both were trained on one frozen encoder
+    images = sorted((shapes / "images").iterdir())[:3]
+    questions = ["what color is the circle?", "how many shapes are there?"]
+    encoded = []
+    captioner.encoder.register_forward_hook(lambda module, inputs, output: encoded.append(len(output)))
+    described = describe(captioner, answerer, images, questions, beam_size=2, top_k=3)
+    assert encoded == [3]  # three images, one pass, although two models read them
+    for result, path in zip(described, images):
+        assert result.caption.text == captioner.caption([path], beam_size=2)[0].text
+        for shared, question in zip(result.answers, questions):
+            alone = answerer.ask(path, question, top_k=3)
+            assert [a for a, _ in shared.answers] == [a for a, _ in alone.answers]
+            assert [p for _, p in shared.answers] == pytest.approx([p for _, p in alone.answers], abs=1e-5)  # batch of 6 vs 1
+    assert share_encoder(captioner, answerer).encoder is captioner.encoder
+
+
+def test_models_on_different_encoders_are_refused_a_shared_pass(vqa_run, caption_model):
+    captioner, answerer = Captioner.load(caption_model), VQAAnswerer.load(vqa_run.model_path)
+    answerer.encoder.load_state_dict(captioner.encoder.state_dict())
+    with torch.no_grad():
+        next(answerer.encoder.parameters()).add_(1.0)  # the same architecture, other weights
+    with pytest.raises(CaptionerError, match="need different encoder passes .*encoder weights differ"):
+        check_same_encoder(captioner, answerer)
+    answerer.encoder.image_size = 96
+    with pytest.raises(CaptionerError, match="need different encoder passes \\(.*image_size 64 vs 96"):
+        describe(captioner, answerer, [], ["how many shapes are there?"])
 
 
 def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
@@ -123,3 +172,9 @@ def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
         assert a.answers == b.answers
         torch.testing.assert_close(a.alphas, b.alphas)
         assert a.alphas.shape == (first.model.config.glimpses, first.encoder.num_locations)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("vqa_*.yaml")), ids=lambda p: p.name)
+def test_every_vqa_config_loads(config):
+    loaded = load_config(config)
+    assert loaded.task == "vqa" and loaded.model.reasoning in ("glimpses", "stacked", "film")

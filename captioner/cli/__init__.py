@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "caption a dataset and report BLEU, METEOR, ROUGE-L, CIDEr-D"),
     "extract-features": ("extract_features", "cache a frozen encoder's grid features for a dataset"),
     "make-shapes": ("make_shapes", "generate the synthetic shapes dataset (captions, VQA, boxes)"),
+    "make-vqa-coco": ("make_vqa_coco", "generate COCO-QA-style VQA files from COCO captions and person boxes"),
     "serve": ("serve", "serve the attention explorer page and a batched JSON API for captions and questions"),
     "benchmark": ("benchmark", "measure speed ratios and write docs/PERFORMANCE.md"),
 }

@@ -1,4 +1,5 @@
-"""captioner ask IMAGE [IMAGE|FOLDER|PATTERN ...] "what color is the circle?" --checkpoint PATH [--top-k 5] [--attention PATH]"""
+"""captioner ask IMAGE [IMAGE|FOLDER|PATTERN ...] "how many people are in the picture?" [--checkpoint PATH] [--top-k 5]
+[--attention PATH] [--caption]"""
 
 import argparse
 from pathlib import Path
@@ -9,12 +10,15 @@ from captioner.cli.caption import add_device_argument, positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns (quoted)")
     parser.add_argument("question", help="the question, quoted")
-    parser.add_argument("--checkpoint", required=True, help="VQA model file from `captioner train` with a vqa config")
+    parser.add_argument("--checkpoint", help="VQA model file from `captioner train` with a vqa config "
+                                             "(default: the shipped real-photo answerer, trained on coco-mini)")
     parser.add_argument("-r", "--recursive", action="store_true", help="search the subfolders of folders (and ** in patterns)")
     parser.add_argument("--top-k", type=positive_int, default=5, help="how many answers to print (default 5)")
     parser.add_argument("--attention", metavar="PATH",
                         help="write the attention figure (one panel per glimpse): FILE.png for one image, "
                              "else a folder with one figure per image")
+    parser.add_argument("--caption", action="store_true",
+                        help="also caption each image with the shipped caption model, from the same encoder pass")
     add_device_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -38,16 +42,28 @@ def run(args: argparse.Namespace) -> int:
     if args.attention and not single:
         figures = {path: Path(args.attention) / name for path, name in attention_names(found.images).items()}
     answerer = VQAAnswerer.load(args.checkpoint, device=device)
+    answerer.check_question(args.question)  # a question of only unknown words: one line before any image
+    captioner = _shared_captioner(answerer, device) if args.caption else None
     bar, failed = progress(len(found.images), "ask", quiet=args.quiet), 0
     for path in found.images:
-        failed += not _answer(answerer, path, args, single, figures.get(path))
+        failed += not _answer(answerer, captioner, path, args, single, figures.get(path))
         bar.update(1)
     bar.close()
     return 1 if found.skipped or failed else 0
 
 
-def _answer(answerer, path: Path, args: argparse.Namespace, single: bool, figure: Path | None) -> bool:
-    """Print one image's answers (and write its figure); False when the image cannot be read."""
+def _shared_captioner(answerer, device):
+    """The shipped captioner, reading the answerer's encoder pass (one encoder in memory, one pass per image)."""
+    from captioner.inference import Captioner
+    from captioner.pipeline import share_encoder
+
+    captioner = Captioner.load(device=device)
+    share_encoder(captioner, answerer)
+    return captioner
+
+
+def _answer(answerer, captioner, path: Path, args: argparse.Namespace, single: bool, figure: Path | None) -> bool:
+    """Print one image's answers (and caption, and write its figure); False when the image cannot be read."""
     import sys
 
     from captioner.data.images import load_image
@@ -59,7 +75,14 @@ def _answer(answerer, path: Path, args: argparse.Namespace, single: bool, figure
     except CaptionerError as e:
         say(f"captioner ask: {'error' if single else 'skipped'}: {e}")
         return False
-    result = answerer.ask(image, args.question, top_k=args.top_k)
+    if captioner is not None:
+        from captioner.pipeline import describe
+
+        described = describe(captioner, answerer, [image], [args.question], top_k=args.top_k)[0]
+        say(f"caption: {described.caption.text}" if single else f"{path}: caption: {described.caption.text}", sys.stdout)
+        result = described.answers[0]
+    else:
+        result = answerer.ask(image, args.question, top_k=args.top_k)
     if single:
         for answer, probability in result.answers:
             say(f"{answer}\t{probability:.3f}", sys.stdout)

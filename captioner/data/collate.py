@@ -64,3 +64,21 @@ def collate(samples: list[dict]) -> dict:
         values = [s[key] for s in samples]
         batch.update(COLLATORS[key](values) if key in COLLATORS else {key: values})
     return batch
+
+
+VISUAL_KEYS = ("image", "features")
+
+
+def collate_images_once(samples: list[dict]) -> dict:
+    """collate, but each distinct image's pixels or grid stacked once (rows in order of first appearance), with
+    batch["image_index"] (B,) giving each sample's row: for tasks with several samples per image (VQA questions)."""
+    first: dict[int, dict] = {}
+    for sample in samples:
+        if "skipped" not in sample:
+            first.setdefault(sample["image_id"], sample)
+    batch = collate([{k: v for k, v in s.items() if k not in VISUAL_KEYS} for s in samples])
+    if first:
+        batch.update(collate([{k: s[k] for k in VISUAL_KEYS if k in s} for s in first.values()]))  # (N, ...)
+        row = {image_id: r for r, image_id in enumerate(first)}
+        batch["image_index"] = torch.tensor([row[i] for i in batch["image_ids"].tolist()])  # (B,)
+    return batch

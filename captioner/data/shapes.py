@@ -7,33 +7,14 @@ instances, VQA v2), so the same code paths train on it as on COCO; the boxes let
 import json
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from captioner.data.shape_questions import FAMILIES, annotator_answers, questions_for
+from captioner.data.shape_scene import COLORS, NUMBER_WORDS, SHAPES, ShapeObject, draw_scene, relation, sample_scene, with_article
 
-COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (215, 40, 40), "green": (40, 160, 60), "blue": (40, 80, 215),
-    "yellow": (235, 200, 30), "purple": (140, 60, 180), "orange": (245, 130, 20),
-}
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
-NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
-
-
-@dataclass(frozen=True)
-class ShapeObject:
-    color: str
-    shape: str
-    bbox: tuple[float, float, float, float]  # x, y, w, h in pixels
-
-    @property
-    def name(self) -> str:
-        return f"{self.color} {self.shape}"
-
-    @property
-    def center(self) -> tuple[float, float]:
-        x, y, w, h = self.bbox
-        return x + w / 2, y + h / 2
+__all__ = ["COLORS", "SHAPES", "ShapeObject", "ShapesPaths", "captions_for", "make_shapes", "object_boxes", "grounded_word_boxes"]
 
 
 @dataclass
@@ -46,56 +27,7 @@ class ShapesPaths:
     annotations: dict[str, Path]
 
 
-# -- scenes ----------------------------------------------------------------------------------------------------
-def sample_scene(rng: random.Random, size: int) -> list[ShapeObject]:
-    """1–3 objects with distinct (colour, shape), non-overlapping, sorted left to right."""
-    kinds = rng.sample([(c, s) for c in COLORS for s in SHAPES], rng.randint(1, 3))
-    objects: list[ShapeObject] = []
-    for color, shape in kinds:
-        for _ in range(200):
-            side = rng.uniform(0.22, 0.34) * size
-            box = (rng.uniform(1, size - side - 1), rng.uniform(1, size - side - 1), side, side)
-            if all(not _overlap(box, o.bbox, margin=2) for o in objects):
-                objects.append(ShapeObject(color, shape, tuple(round(v, 1) for v in box)))
-                break
-    return sorted(objects, key=lambda o: o.center[0])
-
-
-def _overlap(a: tuple, b: tuple, margin: float) -> bool:
-    return not (a[0] + a[2] + margin <= b[0] or b[0] + b[2] + margin <= a[0] or a[1] + a[3] + margin <= b[1] or b[1] + b[3] + margin <= a[1])
-
-
-def draw_scene(objects: list[ShapeObject], size: int, rng: random.Random) -> Image.Image:
-    background = tuple(rng.randint(228, 250) for _ in range(3))
-    image = Image.new("RGB", (size, size), background)
-    pen = ImageDraw.Draw(image)
-    for o in objects:
-        x, y, w, h = o.bbox
-        fill = COLORS[o.color]
-        if o.shape == "circle":
-            pen.ellipse([x, y, x + w, y + h], fill=fill)
-        elif o.shape == "square":
-            pen.rectangle([x, y, x + w, y + h], fill=fill)
-        else:
-            pen.polygon([(x, y + h), (x + w, y + h), (x + w / 2, y)], fill=fill)
-    return image
-
-
 # -- language ------------------------------------------------------------------------------------------------
-def relation(a: ShapeObject, b: ShapeObject, size: int) -> str | None:
-    """'left of' / 'right of' / 'above' / 'below' when the offset is clear, else None."""
-    dx, dy = b.center[0] - a.center[0], b.center[1] - a.center[1]
-    if abs(dx) >= 0.15 * size and abs(dx) >= abs(dy) / 2:
-        return "to the left of" if dx > 0 else "to the right of"
-    if abs(dy) >= 0.15 * size:
-        return "above" if dy > 0 else "below"
-    return None
-
-
-def with_article(name: str) -> str:
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-
-
 def captions_for(objects: list[ShapeObject], size: int) -> list[str]:
     """3–4 phrasings; the first (objects listed left to right) is the canonical one."""
     names = [with_article(o.name) for o in objects]
@@ -110,57 +42,20 @@ def captions_for(objects: list[ShapeObject], size: int) -> list[str]:
     return captions
 
 
-def questions_for(objects: list[ShapeObject], size: int, rng: random.Random) -> list[tuple[str, str, str, str]]:
-    """2–4 (question, answer, question_type, answer_type) tuples: colour, shape, count, yes/no, relation."""
-    shape_counts = Counter(o.shape for o in objects)
-    color_counts = Counter(o.color for o in objects)
-    qs = [("how many shapes are there?", str(len(objects)), "how many", "number")]
-    unique_shape = [o for o in objects if shape_counts[o.shape] == 1]
-    if unique_shape:
-        o = rng.choice(unique_shape)
-        qs.append((f"what color is the {o.shape}?", o.color, "what color is the", "other"))
-    unique_color = [o for o in objects if color_counts[o.color] == 1]
-    if unique_color:
-        o = rng.choice(unique_color)
-        qs.append((f"what shape is the {o.color} object?", o.shape, "what shape is the", "other"))
-    qs.append(_existence_question(objects, rng))
-    if len(objects) >= 2:
-        a, b = rng.sample(objects, 2)
-        if relation(a, b, size) in ("to the left of", "to the right of"):
-            asked = rng.choice(["left", "right"])
-            truth = "yes" if relation(a, b, size) == f"to the {asked} of" else "no"
-            qs.append((f"is the {a.name} to the {asked} of the {b.name}?", truth, "is the", "yes/no"))
-    return rng.sample(qs, min(len(qs), 4))
-
-
-def _existence_question(objects: list[ShapeObject], rng: random.Random) -> tuple[str, str, str, str]:
-    if rng.random() < 0.5:
-        return f"is there {with_article(rng.choice(objects).name)}?", "yes", "is there a", "yes/no"
-    present = {o.name for o in objects}
-    absent = rng.choice([f"{c} {s}" for c in COLORS for s in SHAPES if f"{c} {s}" not in present])
-    return f"is there {with_article(absent)}?", "no", "is there a", "yes/no"
-
-
-def annotator_answers(truth: str, answer_type: str, rng: random.Random) -> list[str]:
-    """10 human-like answers: mostly the truth, a little seeded noise (a number word, or a wrong answer)."""
-    wrong = {"yes/no": ["yes", "no"], "number": ["1", "2", "3"]}.get(answer_type, list(COLORS) if truth in COLORS else list(SHAPES))
-    answers = []
-    for _ in range(10):
-        roll = rng.random()
-        if answer_type == "number" and roll < 0.1:
-            answers.append(NUMBER_WORDS[int(truth)])
-        elif roll > 0.93:
-            answers.append(rng.choice([w for w in wrong if w != truth]))
-        else:
-            answers.append(truth)
-    return answers
-
-
 # -- files ---------------------------------------------------------------------------------------------------
-def make_shapes(out_dir: str | Path, n_images: int, seed: int = 0, size: int = 128, val_fraction: float = 0.2) -> ShapesPaths:
-    """Write images, COCO captions/instances and VQA v2 questions/annotations (train and val) into out_dir."""
+def make_shapes(
+    out_dir: str | Path, n_images: int, seed: int = 0, size: int = 128, val_fraction: float = 0.2, families: Sequence[str] | None = None
+) -> ShapesPaths:
+    """Write images, COCO captions/instances and VQA v2 questions/annotations (train and val) into out_dir.
+
+    Each image gets one question of every family in `families` (default: all of shape_questions.FAMILIES) that
+    applies to its scene. Questions draw from their own seeded generator, so the images of a seed do not depend
+    on which families are asked.
+    """
     if n_images < 2 or size < 32 or not 0 < val_fraction < 1:
         raise ValueError("need n_images ≥ 2, size ≥ 32 and 0 < val_fraction < 1")
+    for name in families or ():
+        FAMILIES.get(name)  # an unknown family is refused before anything is written
     root = Path(out_dir)
     (root / "images").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -171,7 +66,8 @@ def make_shapes(out_dir: str | Path, n_images: int, seed: int = 0, size: int = 1
         file_name = f"shapes_{index:06d}.png"
         draw_scene(objects, size, rng).save(root / "images" / file_name)
         split = "val" if index >= n_images - n_val else "train"
-        records[split].append((index + 1, file_name, objects, questions_for(objects, size, rng)))
+        questions = questions_for(objects, size, random.Random(f"{seed}-questions-{index}"), families)
+        records[split].append((index + 1, file_name, objects, questions))
     paths = ShapesPaths(root, root / "images", {}, {}, {}, {})
     for split, items in records.items():
         _write_split(paths, split, items, size, random.Random(f"{seed}-{split}"))
@@ -180,19 +76,19 @@ def make_shapes(out_dir: str | Path, n_images: int, seed: int = 0, size: int = 1
 
 def _write_split(paths: ShapesPaths, split: str, items: list, size: int, rng: random.Random) -> None:
     images = [{"id": i, "file_name": f, "width": size, "height": size} for i, f, _, _ in items]
-    info = {"description": f"captioner synthetic shapes ({split})", "version": "1.0"}
+    info = {"description": f"captioner synthetic shapes ({split})", "version": "2.0"}  # 2.0: the question families of shape_questions
     captions = [{"image_id": i, "caption": c} for i, _, objs, _ in items for c in captions_for(objs, size)]
     objects = [{"image_id": i, "category_id": SHAPES.index(o.shape) + 1, "bbox": list(o.bbox), "area": o.bbox[2] * o.bbox[3],
                 "iscrowd": 0, "color": o.color} for i, _, objs, _ in items for o in objs]
     categories = [{"id": k + 1, "name": s, "supercategory": "shape"} for k, s in enumerate(SHAPES)]
     questions, annotations = [], []
     for image_id, _, _, qs in items:
-        for k, (question, truth, q_type, a_type) in enumerate(qs):
-            qid = image_id * 10 + k
-            answers = annotator_answers(truth, a_type, rng)
-            questions.append({"question_id": qid, "image_id": image_id, "question": question})
+        for k, q in enumerate(qs):
+            qid = image_id * 10 + k  # at most 10 questions per image (one per family)
+            answers = annotator_answers(q.answer, q.answer_type, rng)
+            questions.append({"question_id": qid, "image_id": image_id, "question": q.question})
             annotations.append({
-                "question_id": qid, "image_id": image_id, "question_type": q_type, "answer_type": a_type,
+                "question_id": qid, "image_id": image_id, "question_type": q.family, "answer_type": q.answer_type,
                 "multiple_choice_answer": Counter(answers).most_common(1)[0][0],
                 "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": n + 1} for n, a in enumerate(answers)],
             })

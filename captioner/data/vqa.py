@@ -4,6 +4,7 @@ No Lightning here. Images come from an image folder (with a transform) or from a
 captioning: the cache is keyed by image id, so one cache serves both tasks.
 """
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from captioner.data.coco import read_json
 from captioner.data.images import load_image
@@ -163,6 +164,7 @@ class VQADataset(Dataset):
         self.images_dir, self.files = Path(images_dir or "."), files or {}
         self.transform, self.features, self.max_question_len = transform, features, max_question_len
         self.mode, self.fail_fast = mode, fail_fast
+        self._last: tuple[int, torch.Tensor] | None = None  # the last grid read from the cache
         self._check_images(source)
 
     def _check_images(self, source: str) -> None:
@@ -197,7 +199,9 @@ class VQADataset(Dataset):
     def _visual(self, image_id: int) -> dict:
         """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""
         if self.features is not None:
-            return {"features": torch.from_numpy(self.features[image_id])}  # (L, C) float16
+            if self._last is None or self._last[0] != image_id:  # an image's questions come together: read it once
+                self._last = (image_id, torch.from_numpy(self.features[image_id]))  # (L, C) float16
+            return {"features": self._last[1]}
         try:
             return {"image": self.transform(load_image(self.images_dir / self.files[image_id]))}
         except CaptionerError as e:
@@ -207,3 +211,24 @@ class VQADataset(Dataset):
 
     def annotations(self) -> list[dict]:
         return [item.annotation for item in self.items]
+
+
+class ImageGroupedBatches(Sampler[list[int]]):
+    """Batches of whole images: all the questions of an image in the same batch, images in a new random order each
+    epoch (torch's global generator, so seeded runs repeat). A batch holds `images_per_batch` images, about
+    `batch_size` questions, so that the model projects each image's grid once for all its questions."""
+
+    def __init__(self, image_ids: Sequence[int], batch_size: int) -> None:
+        groups: dict[int, list[int]] = {}
+        for position, image_id in enumerate(image_ids):
+            groups.setdefault(image_id, []).append(position)
+        self.groups = list(groups.values())
+        self.images_per_batch = max(1, round(batch_size * len(self.groups) / max(len(image_ids), 1)))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.groups) / self.images_per_batch)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.groups)).tolist()
+        for start in range(0, len(order), self.images_per_batch):
+            yield [position for g in order[start : start + self.images_per_batch] for position in self.groups[g]]

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 import torch
+from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
@@ -99,6 +100,13 @@ class ImageEncoder(nn.Module):
         """(B, 3, H, W) normalised images → (B, L, C) grid features."""
         grid = self.feature_map(images)  # (B, C, h, w)
         return grid.flatten(2).transpose(1, 2)  # (B, h·w, C)
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """PIL images → (B, L, C) grid features, preprocessed as in training, on this encoder's device."""
+        device = next(self.parameters()).device
+        pixels = torch.stack([self.transform(image.convert("RGB")) for image in images]).to(device)  # (B, 3, S, S)
+        return self(pixels)
 
     @property
     def transform(self) -> T.Compose:

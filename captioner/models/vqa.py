@@ -1,5 +1,6 @@
-"""VQA on the encoder grid (Kazemi & Elqursh 2017, "Show, Ask, Attend, and Answer"): a many-to-one question
-LSTM, question-guided attention with G glimpses over the L2-normalised grid, concat fusion, answer classifier.
+"""VQA on the encoder grid: a many-to-one question LSTM, question-guided attention over the L2-normalised grid
+(the reasoning is a registered switch, see vqa_reasoning.py; by default G glimpses with concat fusion as in
+Kazemi & Elqursh 2017, "Show, Ask, Attend, and Answer"), and an answer classifier.
 
 Plain nn.Module: no Lightning imports, usable bare from a notebook.
 """
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from captioner.models.attention import AdditiveAttention
+from captioner.models.vqa_reasoning import REASONERS
 
 
 def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,9 @@ class VQAConfig:
     embed_dim: int = 300
     hidden_dim: int = 512  # question LSTM state, q
     attention_dim: int = 512
-    glimpses: int = 2
+    glimpses: int = 2  # attention maps: independent glimpses, or hops of stacked attention
+    reasoning: str = "glimpses"  # glimpses | stacked | film (captioner.models.vqa_reasoning.REASONERS)
+    film_blocks: int = 2  # FiLM residual blocks (reasoning: film)
     fusion_dim: int = 1024  # hidden layer of the classifier MLP
     dropout: float = 0.5
     use_image: bool = True  # False: the question-only ("blind") baseline, same classifier
@@ -52,13 +55,15 @@ class VQAConfig:
     loss: str = "bce"  # bce | soft_ce
 
     def __post_init__(self) -> None:
-        for field in ("embed_dim", "hidden_dim", "attention_dim", "glimpses", "fusion_dim"):
+        for field in ("embed_dim", "hidden_dim", "attention_dim", "glimpses", "fusion_dim", "film_blocks"):
             if getattr(self, field) < 1:
                 raise ValueError(f"vqa model {field} must be positive, got {getattr(self, field)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"vqa model dropout must be in [0, 1), got {self.dropout}")
         if self.loss not in LOSSES:
             raise ValueError(f"vqa model loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.reasoning not in REASONERS:
+            raise ValueError(f"vqa model reasoning must be one of {REASONERS.names()}, got {self.reasoning!r}")
 
 
 class QuestionEncoder(nn.Module):
@@ -100,31 +105,33 @@ class VQAModel(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         fused = c.hidden_dim
         if c.use_image:
-            visual_dim = c.feature_dim + (2 if c.coord_features else 0)
-            self.attention = AdditiveAttention(visual_dim, c.hidden_dim, c.attention_dim, glimpses=c.glimpses)
-            fused += c.glimpses * visual_dim
+            self.reasoner = REASONERS.get(c.reasoning)(c, c.feature_dim + (2 if c.coord_features else 0))
+            fused = self.reasoner.out_dim
         self.classifier = nn.Sequential(
             nn.Linear(fused, c.fusion_dim), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(c.fusion_dim, c.num_answers)
         )
 
     def visual(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, L, C) grid → L2-normalised over C (+ (x, y) per cell with coord_features): (B, L, C')."""
-        normalised = F.normalize(features.float(), dim=-1)  # (B, L, C)
+        """(B, L, C) grid → L2-normalised over C, dropout, (+ (x, y) per cell with coord_features): (B, L, C').
+        Dropout never touches the coordinates: a cell's position is not a feature to be robust to."""
+        normalised = self.dropout(F.normalize(features.float(), dim=-1))  # (B, L, C)
         if not self.config.coord_features:
             return normalised
         coords = grid_coordinates(features.size(1), features.device)  # (L, 2)
         return torch.cat([normalised, coords.expand(features.size(0), -1, -1)], dim=-1)  # (B, L, C + 2)
 
-    def forward(self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (N, L, C): one grid per question (N = B), or each image once with image_index (B,) naming the
+        row of each question's image, so that the grid is projected once per image."""
         q = self.question_encoder(questions, lengths)  # (B, H)
-        batch, locations = features.shape[:2]
+        batch, locations = q.size(0), features.size(1)
         if not self.config.use_image:  # blind: the answer from q alone; report uniform "attention"
             alphas = features.new_full((batch, self.config.glimpses, locations), 1.0 / locations)  # (B, G, L)
             return self.classifier(self.dropout(q)), alphas
-        v = self.dropout(self.visual(features))  # (B, L, C')
-        alphas = self.attention(self.attention.project(v), self.dropout(q))  # (B, G, L)
-        glimpses = torch.bmm(alphas, v)  # (B, G, L) @ (B, L, C') → (B, G, C')
-        fused = torch.cat([glimpses.flatten(1), q], dim=1)  # (B, G·C' + H)
+        v = self.visual(features)  # (N, L, C')
+        fused, alphas = self.reasoner(v, q, image_index)  # (B, F), (B, G, L)
         return self.classifier(self.dropout(fused)), alphas
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -137,9 +144,10 @@ class VQAModel(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, top_k: int = 5
+        self, features: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor, top_k: int = 5,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Top-k answers: probabilities (B, k), answer indices (B, k), alphas (B, G, L)."""
-        logits, alphas = self(features, questions, lengths)
+        logits, alphas = self(features, questions, lengths, image_index)
         probs, indices = self.probabilities(logits).topk(min(top_k, logits.size(1)), dim=1)  # (B, k) each
         return probs, indices, alphas

@@ -15,6 +15,13 @@ from captioner.training.optim import build_optimizer
 from captioner.vqa_inference import VQAAnswerer
 
 
+def images_once(image_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """image_ids (B,) → rows (N,): one batch row per distinct image, index (B,): each question's position in rows."""
+    unique, index = torch.unique(image_ids, return_inverse=True)  # (N,), (B,)
+    rows = torch.zeros_like(unique).scatter_(0, index, torch.arange(len(image_ids), device=image_ids.device))  # (N,)
+    return rows, index
+
+
 class VQAModule(pl.LightningModule):
     def __init__(
         self,
@@ -33,16 +40,22 @@ class VQAModule(pl.LightningModule):
         self._predictions: dict[int, str] = {}
         self._annotations: list[dict] = []
 
-    def encode(self, batch: dict) -> torch.Tensor:
-        """Grid features (B, L, C) from a feature cache or by running the encoder (without grad when frozen)."""
+    def encode(self, batch: dict, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Grid features (N, L, C) of the batch's rows `rows` (all by default), from a feature cache or by running
+        the encoder (without grad when frozen)."""
         if "features" in batch:
-            return batch["features"]
+            return batch["features"] if rows is None else batch["features"][rows]
+        images = batch["images"] if rows is None else batch["images"][rows]
         with torch.set_grad_enabled(self.training and self.encoder.trainable_stages > 0):
-            return self.encoder(batch["images"])
+            return self.encoder(images)
 
     def model_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits (B, K)) of one batch."""
-        logits, _ = self.model(self.encode(batch), batch["questions"], batch["question_lengths"])
+        """(loss, logits (B, K)) of one batch; each image is encoded and projected once, however many questions it has."""
+        if "image_index" in batch:  # collate_images_once stacked each image once
+            rows, index = None, batch["image_index"]
+        else:
+            rows, index = images_once(batch["image_ids"])
+        logits, _ = self.model(self.encode(batch, rows), batch["questions"], batch["question_lengths"], index)
         return self.model.loss(logits, batch["targets"]), logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:

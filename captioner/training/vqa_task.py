@@ -8,8 +8,9 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from captioner.config import TASKS, RunConfig, TaskSpec
+from captioner.data.collate import collate_images_once
 from captioner.data.features import FeatureCache
-from captioner.data.vqa import AnswerVocabulary, VQADataset, VQAItem, build_question_vocab, image_files, read_vqa
+from captioner.data.vqa import AnswerVocabulary, ImageGroupedBatches, VQADataset, VQAItem, build_question_vocab, image_files, read_vqa
 from captioner.encoders import ImageEncoder, encoder_from_config
 from captioner.models.vqa import VQAConfig, VQAModel
 from captioner.training.datamodules import loader_options
@@ -34,6 +35,7 @@ class VQADataConfig:
     question_min_count: int = 1
     max_question_len: int = 20
     batch_size: int = 128
+    group_by_image: bool = True  # training batches of whole images (each grid projected once for all its questions)
     num_workers: int = 2
     fail_fast: bool = False  # stop at the first unreadable image instead of skipping and reporting it
 
@@ -72,10 +74,16 @@ class VQADataModule(pl.LightningDataModule):
         return {"transform": encoder.transform, "images_dir": folder, "files": files}
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, **loader_options(self.config.num_workers))
+        options = {**loader_options(self.config.num_workers), "collate_fn": collate_images_once}
+        distributed = self.trainer is not None and self.trainer.world_size > 1  # Lightning shards plain samplers only
+        if self.config.group_by_image and not distributed:
+            batches = ImageGroupedBatches([item.image_id for item in self.train_set.items], self.config.batch_size)
+            return DataLoader(self.train_set, batch_sampler=batches, **options)
+        return DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, **options)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.config.batch_size, **loader_options(self.config.num_workers))
+        options = {**loader_options(self.config.num_workers), "collate_fn": collate_images_once}
+        return DataLoader(self.val_set, batch_size=self.config.batch_size, **options)
 
 
 def build_vqa_task(config: RunConfig) -> tuple[VQAModule, VQADataModule]:
