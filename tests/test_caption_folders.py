@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 import sys
 import time
 
@@ -109,8 +110,9 @@ def test_attention_figures_are_named_by_stem_even_when_two_photos_share_one(mode
     make_photos(tmp_path / "a", 1)
     make_photos(tmp_path / "b", 2)  # b/photo_000.jpg has the same stem as a/photo_000.jpg
     assert caption(model, tmp_path / "a", tmp_path / "b", "--attention", tmp_path / "figures") == 0
-    names = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    names = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))  # each with its raw maps beside it (.json)
     assert len(names) == 3 and "photo_001_attention.png" in names
+    assert sorted(p.stem for p in (tmp_path / "figures").glob("*.json")) == [Path(name).stem for name in names]
     assert sum(name.startswith("photo_000_") and len(name) == len("photo_000_12345678_attention.png") for name in names) == 2
 
 
