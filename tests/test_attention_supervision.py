@@ -98,5 +98,8 @@ def test_training_with_supervision_logs_the_grounding_term(shapes, tmp_path):
     assert result.model_path.is_file() and result.metrics["train/grounding"] > 0
     with pytest.raises(CaptionerError, match="attention_supervision needs boxes"):
         train(tiny_caption_config(shapes, tmp_path / "none", "model.attention_supervision=1.0"))
+    with pytest.raises(CaptionerError, match="applies to cross-entropy training"):  # SCST has no teacher-forced maps
+        train(tiny_caption_config(shapes, tmp_path / "scst", f"data.train_boxes={shapes / 'instances_train.json'}",
+                                  "model.attention_supervision=1.0", "training.objective=scst", f"training.init_from={result.model_path}"))
     with pytest.raises(CaptionerError, match="is not in the captions file"):  # val boxes for the train captions
         train(tiny_caption_config(shapes, tmp_path / "val", f"data.train_boxes={shapes / 'instances_val.json'}"))
