@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=positive_int, default=5, help="how many answers to print (default 5)")
     parser.add_argument("--attention", metavar="FILE.png", help="write the question's attention figure (one panel per glimpse)")
     parser.add_argument("--caption", action="store_true",
-                        help="also caption the image with the shipped caption model, from the same encoder pass")
+                        help="also caption the image with the shipped caption model (from the same encoder pass when both read the same grid)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
 
 
@@ -32,10 +32,14 @@ def run(args: argparse.Namespace) -> int:
         from captioner.pipeline import describe, share_encoder
 
         captioner = Captioner.load(device=args.device)
-        share_encoder(captioner, answerer)  # one encoder in memory, one pass over the image
-        described = describe(captioner, answerer, [image], [args.question], top_k=args.top_k)[0]
-        print(f"caption: {described.caption.text}")
-        result = described.answers[0]
+        try:
+            share_encoder(captioner, answerer)  # one encoder in memory, one pass over the image
+        except CaptionerError:  # the models read different grids (e.g. a VQA model of your own): one pass each
+            caption, result = captioner.caption([image])[0], answerer.ask(image, args.question, top_k=args.top_k)
+        else:
+            described = describe(captioner, answerer, [image], [args.question], top_k=args.top_k)[0]
+            caption, result = described.caption, described.answers[0]
+        print(f"caption: {caption.text}")
     else:
         result = answerer.ask(image, args.question, top_k=args.top_k)
     for answer, probability in result.answers:
