@@ -36,7 +36,7 @@ def test_the_shipped_answerer_is_small_float16_on_the_shipped_encoder_settings()
     assert payload["format"] == "captioner/vqa" and payload["encoder_state"] is None  # no encoder weights inside
     assert {t.dtype for t in payload["model_state"].values() if t.is_floating_point()} == {torch.float16}
     answerer = VQAAnswerer.load()
-    assert answerer.encoder.describe()["name"] == "efficientnet_lite0_448" and answerer.grid_size == (14, 14)  # DECISIONS.md
+    assert answerer.encoder.describe()["name"] == "efficientnet_lite0_448" and answerer.grid_size == (14, 14)  # the shipped encoder settings
 
 
 def test_the_shipped_models_share_one_encoder_pass():
@@ -46,7 +46,7 @@ def test_the_shipped_models_share_one_encoder_pass():
     captioner, answerer = Captioner.load(), VQAAnswerer.load()
     if captioner.encoder.describe()["name"] != answerer.encoder.describe()["name"]:
         pytest.skip(f"the shipped captioner is still {captioner.encoder.describe()['name']}; "
-                    "DECISIONS.md ships both models on efficientnet_lite0_448")
+                    "both shipped models are to read efficientnet_lite0_448 grids")
     check_same_encoder(captioner, answerer)
 
 
