@@ -1,17 +1,18 @@
 """`Captioner`: load a model file and caption images, returning words and the attention map of each word."""
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
-from captioner.data.images import load_image
+from captioner.data.image_files import ImageFiles, keep_readable
+from captioner.data.images import ImageInput, as_rgb_image
 from captioner.encoders import ImageEncoder
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
@@ -28,6 +29,15 @@ class Caption:
     alphas: np.ndarray  # (T, L): one attention map per generated word (+ <end> when produced)
     score: float
     beams: list[tuple[str, float]] = field(default_factory=list)  # beam search: every final beam, best first
+
+
+@dataclass
+class CaptionedFile:
+    """One image file of `Captioner.caption_iter`: its caption, or why it could not be read."""
+
+    path: Path
+    caption: Caption | None
+    error: str | None = None
 
 
 class Captioner:
@@ -89,27 +99,75 @@ class Captioner:
         return self
 
     # -- captioning ----------------------------------------------------------------------------------------
-    @torch.no_grad()
     def caption(
         self,
-        images: Sequence[str | Path | Image.Image],
+        images: Sequence[ImageInput],
         beam_size: int = 3,
         max_len: int = 20,
         batch_size: int = 16,
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
     ) -> list[Caption]:
-        """Caption images (paths or PIL images); beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats."""
+        """Caption images: paths, PIL images, numpy arrays (H, W, 3) uint8 or tensors (3, H, W), uint8 or float in
+        [0, 1]. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats. An unreadable image
+        raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
-            grid = self.encode(images[start : start + batch_size])  # (B, L, C)
-            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size)
+            chunk = [as_rgb_image(image, start + k) for k, image in enumerate(images[start : start + batch_size])]
+            pixels = torch.stack([self.encoder.transform(image) for image in chunk])  # (b, 3, S, S)
+            results += self.caption_features(self.encode(pixels), beam_size, max_len, no_repeat_ngram_size)
         return results
 
+    def caption_iter(
+        self,
+        paths: Sequence[str | Path],
+        batch_size: int = 16,
+        beam_size: int = 3,
+        max_len: int = 20,
+        no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
+        num_workers: int = 0,
+    ) -> Iterator[CaptionedFile]:
+        """Caption image files, yielding each result in input order as soon as its batch is done.
+
+        Three stages overlap, each a bounded queue ahead of the next: decoding (DataLoader worker processes,
+        or with num_workers=0 a background thread), the encoder, and caption search. Memory holds a few
+        batches, however many paths. Unreadable files are yielded with `error` set, in their place.
+        """
+        from torch.utils.data import DataLoader
+
+        from captioner.stages import in_background, map_in_background
+
+        loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
+                            collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
+        batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
+        encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
+        options = (beam_size, max_len, no_repeat_ngram_size)
+        decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")
+        for results in decoded:
+            for index, caption, error in results:
+                yield CaptionedFile(Path(paths[index]), caption, error)
+
+    def _encode_batch(self, batch: tuple) -> tuple:
+        rows, pixels, errors = batch
+        return rows, self.encode(pixels) if pixels is not None else None, errors
+
+    def _caption_batch(self, batch: tuple, *options) -> list[tuple[int, Caption | None, str | None]]:
+        """(rows, features (b, L, C) or None, [(row, reason)]) → [(row, caption or None, reason or None)] in row order."""
+        rows, features, errors = batch
+        captions = self.caption_features(features, *options) if features is not None else []
+        done = [(i, c, None) for i, c in zip(rows, captions)] + [(i, None, reason) for i, reason in errors]
+        return sorted(done, key=lambda item: item[0])
+
     @torch.no_grad()
-    def encode(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
-        """Images (paths or PIL images) → grid features (B, L, C): what caption_features reads, and what a VQA
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA."""
+        with self._autocast():
+            return self.encoder(pixels.to(self.device, non_blocking=True))
+
+    def encode_images(self, images: Sequence) -> torch.Tensor:
+        """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA
         answerer with the same encoder reads too (captioner.pipeline)."""
-        return self.encoder.encode_images([img if isinstance(img, Image.Image) else load_image(img) for img in images])
+        pixels = torch.stack([self.encoder.transform(as_rgb_image(image, k)) for k, image in enumerate(images)])  # (B, 3, S, S)
+        return self.encode(pixels)
 
     @torch.no_grad()
     def caption_features(
@@ -117,8 +175,9 @@ class Captioner:
     ) -> list[Caption]:
         """Grid features (B, L, C) → captions (skips the encoder; used with feature caches)."""
         strategy = {"strategy": "beam", "beam_size": beam_size} if beam_size > 1 else {"strategy": "greedy"}
-        out = generate(self.decoder, features.to(self.device).float(), max_len=max_len,
-                       no_repeat_ngram_size=no_repeat_ngram_size, **strategy)
+        with self._autocast():
+            out = generate(self.decoder, features.to(self.device).float(), max_len=max_len,
+                           no_repeat_ngram_size=no_repeat_ngram_size, **strategy)
         beams = out.beams or [[(tokens, score)] for tokens, score in zip(out.tokens, out.scores.tolist())]
         captions = []
         for tokens, score, alphas, ranked in zip(out.tokens, out.scores.tolist(), out.alphas, beams):
@@ -126,6 +185,12 @@ class Captioner:
             texts = [(" ".join(self.vocab.decode_tokens(t)), s) for t, s in ranked]
             captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score, texts))
         return captions
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 mixed precision on CUDA; nothing changes on CPU (or MPS)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
 
 def raise_mismatch(path: Path, config: DecoderConfig, vocab_size: int, encoder: ImageEncoder) -> None:

@@ -61,7 +61,7 @@ def describe(
     check_same_encoder(captioner, answerer)
     for question in questions:
         answerer.check_question(question)
-    grid = captioner.encode(images)  # (B, L, C), shared by both heads
+    grid = captioner.encode_images(images)  # (B, L, C), shared by both heads
     captions = captioner.caption_features(grid, beam_size=beam_size)
     asked = len(questions)
     index = torch.arange(len(images)).repeat_interleave(asked)  # (B·Q,): question b·Q + k is about image b

@@ -38,7 +38,8 @@ def score_run(run: Path, annotations: str, images: str) -> dict:
         features = [(batch["image_ids"], captioner.encoder(batch["images"])) for batch in loader]  # encode once
     entry = {"run": str(run), "train_seconds": json.loads((run / "metrics.json").read_text()).get("train_seconds")}
     for name, options in DECODINGS.items():
-        results = caption_batches(captioner, ({"image_ids": i, "features": f} for i, f in features), **options)
+        captions = caption_batches(captioner, ({"image_ids": i, "features": f} for i, f in features), **options)
+        results = {i: c.text for i, c in captions.items()}
         scores = evaluate_captions(results, {i: dataset.captions_for(i) for i in results})
         entry[name] = {**scores.scores, **scores.statistics, "java_used": scores.java_used}
     return entry

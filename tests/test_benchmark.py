@@ -1,7 +1,10 @@
 """The benchmark suite on tiny sizes: real measurements, checked for shape, never for speed."""
 
+import argparse
 import math
 import re
+
+import pytest
 
 from captioner.cli import main
 
@@ -41,3 +44,25 @@ def test_unknown_benchmark_is_refused_naming_the_known_ones(capsys):
     assert main(["benchmark", "--only", "warp-drive"]) == 1
     error = capsys.readouterr().err
     assert "unknown benchmark 'warp-drive'" in error and "decoder-training" in error
+
+
+def test_folder_captioning_times_the_real_command_against_the_bare_encoder():
+    from captioner.benchmarks.core import run_suite
+
+    [row] = run_suite(["folder-captioning"], quick=True, log=lambda message: None)
+    assert row.unit == "images/s" and row.ours > 0 and row.baseline > 0 and math.isclose(row.ratio, row.ours / row.baseline)
+    assert str(row.target) == "≥ 0.8×" and "24 JPEGs of 640×480" in row.case
+    assert re.fullmatch(r"CPU time per image, each stage alone: decode\+resize [\d.]+ ms, encoder [\d.]+ ms, beam 3 [\d.]+ ms", row.note)
+
+
+def test_scale_shrinks_the_collections_folders_and_is_said_on_the_command_line(tmp_path, capsys):
+    from captioner.benchmarks.core import Settings
+    from captioner.cli.benchmark import _command
+
+    assert Settings(quick=False, workdir=tmp_path, scale=0.05).count(2000) == 100
+    assert Settings(quick=False, workdir=tmp_path).count(10000) == 10000
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--scale", "0"])
+    assert "must be in (0, 1], got 0" in capsys.readouterr().err
+    args = argparse.Namespace(only=["folder-captioning"], quick=False, threads=1, checkpoint=None, scale=0.05)
+    assert _command(args) == "captioner benchmark --only folder-captioning --scale 0.05"

@@ -1,8 +1,16 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.visualize import caption_attention_figure, overlay_attention, question_attention_figure, upsample_attention
+from captioner.visualize import (
+    caption_attention_figure,
+    overlay_attention,
+    question_attention_figure,
+    upsample_attention,
+    write_caption_attention,
+)
 
 
 def one_hot(index: int, size: int) -> np.ndarray:
@@ -94,3 +102,59 @@ def test_mismatched_attention_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"alpha has shape \(1, 2, 4\)"):
         question_attention_figure(photo(), "what?", [], np.ones((1, 2, 4)), (2, 2), tmp_path / "q.png")
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "q.png").exists()
+
+
+def test_a_grid_reaching_past_the_image_is_cut_at_its_edge():
+    # 260 px input, 9 cells of 32 px = 288 px: the last row holds only 4 px of image
+    alpha = np.zeros((9, 9))
+    alpha[8, 0] = 1.0  # the last row, first column
+    heat = upsample_attention(alpha.reshape(-1), (9, 9), (260, 260), smooth=False, extent=(288 / 260, 288 / 260))
+    assert heat.shape == (260, 260)
+    lit = np.argwhere(heat == 1.0)  # (n, 2) rows and columns
+    assert lit[:, 0].min() == 256 and lit[:, 1].max() == 31  # rows 256–259, columns 0–31
+
+
+def draw_with_boxes(tmp_path, words: list[str], boxes_for: str = "man") -> tuple[np.ndarray, dict]:
+    """A figure of a 128×96 photo whose person is at x 10–40: the panel of `boxes_for` outlines it."""
+    from captioner.data.boxes import ImageBoxes
+    from captioner.grid import GridGeometry
+
+    labelled = ImageBoxes((256, 192), {"person": ((20, 20, 60, 120),)})  # boxes in a 2× larger copy's pixels
+    alphas = np.random.default_rng(0).dirichlet(np.ones(4), size=len(words) + 1)  # (T + <end>, L = 2·2)
+    out = write_caption_attention(photo(128, 96), words, alphas, GridGeometry((64, 64), 32), tmp_path / "fig.png", labelled)
+    with Image.open(out) as png:
+        pixels = np.asarray(png.convert("RGB")).astype(int)
+    return pixels, json.loads(out.with_suffix(".json").read_text())
+
+
+def outline_columns(pixels: np.ndarray) -> np.ndarray:
+    magenta = (np.abs(pixels - [255, 0, 255]).sum(axis=-1) < 30)  # (H, W): the outline colour
+    return np.flatnonzero(magenta.any(axis=0))
+
+
+def test_the_panel_of_a_word_outlines_its_category_boxes(tmp_path):
+    pixels, maps = draw_with_boxes(tmp_path, ["a", "man", "on", "grass"])
+    width = pixels.shape[1]  # image + 4 words + <end> = 6 panels in 5 columns: "man" is the third
+    columns = outline_columns(pixels)
+    assert len(columns) > 10, "the outline colour must be drawn"
+    assert columns.min() >= 2 * width / 5 - 10 and columns.max() <= 3 * width / 5 + 10
+    nothing, _ = draw_with_boxes(tmp_path, ["a", "red", "car"])  # no word names a person: no outline
+    assert len(outline_columns(nothing)) == 0
+
+
+def test_the_raw_maps_are_written_beside_the_figure(tmp_path):
+    _, maps = draw_with_boxes(tmp_path, ["a", "man"])
+    assert maps["words"] == ["a", "man", "<end>"] and maps["grid"] == [2, 2]
+    attention = np.array(maps["attention"])
+    assert attention.shape == (3, 4) and np.allclose(attention.sum(axis=1), 1.0, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.json", "fig.png"]
+
+
+def test_boxes_for_a_picture_of_another_shape_are_refused(tmp_path):
+    from captioner.data.boxes import ImageBoxes
+    from captioner.errors import CaptionerError
+    from captioner.grid import GridGeometry
+
+    labelled = ImageBoxes((100, 100), {"person": ((0, 0, 10, 10),)}, "persons.json: image 7 (7.jpg)")
+    with pytest.raises(CaptionerError, match=r"persons.json: image 7 \(7.jpg\): the boxes are for a 100×100 image, the one given is 128×96"):
+        write_caption_attention(photo(128, 96), ["a", "man"], np.ones((2, 4)) / 4, GridGeometry((64, 64), 32), tmp_path / "f.png", labelled)

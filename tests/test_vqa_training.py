@@ -85,6 +85,24 @@ def test_ask_explains_a_bad_image_in_one_line(vqa_run, tmp_path, capsys):
     assert f"{bad}: not an image file" in captured.err
 
 
+def test_ask_answers_for_every_image_of_a_folder_and_skips_the_rest(vqa_run, shapes, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for path in sorted((shapes / "images").iterdir())[:2]:
+        shutil.copy(path, folder / path.name)
+    (folder / "notes.txt").write_text("not an image")
+    code = main(["ask", str(folder), "what color is the circle?", "--checkpoint", str(vqa_run.model_path),
+                 "--top-k", "2", "--attention", str(tmp_path / "figures")])
+    assert code == 1  # notes.txt was skipped
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in sorted(folder.glob("*.png"))]
+    assert f"captioner ask: skipped {folder / 'notes.txt'}: not an image file" in captured.err
+    assert len(list((tmp_path / "figures").glob("*_attention.png"))) == 2
+
+
 def test_ask_refuses_an_empty_question(vqa_run, image, capsys):
     assert main(["ask", str(image), "  ", "--checkpoint", str(vqa_run.model_path)]) == 1
     assert "the question is empty" in capsys.readouterr().err

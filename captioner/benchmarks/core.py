@@ -17,7 +17,8 @@ from captioner.benchmarks.harness import torch_threads
 from captioner.registry import Registry
 
 # Modules whose import registers benchmarks (a new area adds its module here).
-BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.self_critical", "captioner.benchmarks.serving")
+BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.self_critical", "captioner.benchmarks.serving",
+                     "captioner.benchmarks.collections")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class Settings:
     quick: bool  # small sizes: a smoke run in seconds, not a measurement to report
     workdir: Path  # scratch space, deleted after the run
     checkpoint: Path | None = None  # caption model for the cold-start row (default: the shipped one, if present)
+    scale: float = 1.0  # fraction of the full image counts for the collections benchmarks (a slow or busy machine)
+
+    def count(self, full: int) -> int:
+        """`full` images scaled by `scale` (at least 1)."""
+        return max(1, round(full * self.scale))
 
 
 Benchmark = Callable[[Settings], list[Row]]
@@ -70,11 +76,12 @@ def run_suite(
     threads: int = 1,
     checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
+    scale: float = 1.0,
 ) -> list[Row]:
     """Run the named benchmarks (all by default) in a scratch folder; returns their rows in order.
 
     Every side of every benchmark runs with `threads` intra-op threads (0: torch's default), child processes
-    included, so that no side gets more cores than the other.
+    included, so that no side gets more cores than the other. `scale` shrinks the collections benchmarks' folders.
     """
     load_benchmarks()
     chosen = [(name, BENCHMARKS.get(name)) for name in (names or BENCHMARKS.names())]  # unknown names fail first
@@ -84,7 +91,7 @@ def run_suite(
             start = time.perf_counter()
             workdir = Path(tmp) / name
             workdir.mkdir()
-            rows += benchmark(Settings(quick, workdir, Path(checkpoint) if checkpoint else None))
+            rows += benchmark(Settings(quick, workdir, Path(checkpoint) if checkpoint else None, scale))
             log(f"{name}: done in {time.perf_counter() - start:.0f} s")
     return rows
 

@@ -1,4 +1,4 @@
-"""captioner benchmark [--only NAME ...] [--quick] [--threads N] [--checkpoint MODEL] [--out FILE] [--note TEXT]"""
+"""captioner benchmark [--only NAME ...] [--quick] [--threads N] [--checkpoint MODEL] [--scale F] [--out FILE] [--note TEXT]"""
 
 import argparse
 import sys
@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 1: steady numbers beside other work; 0 = torch's default)")
     parser.add_argument("--checkpoint", metavar="MODEL",
                         help="caption model for the cold-start row (default: the shipped one, or a generated one)")
+    parser.add_argument("--scale", type=_fraction, default=1.0,
+                        help="fraction of the full folder sizes for the collections benchmarks (default 1: 2,000 "
+                             "images, 1,000 vs 10,000); for a slow or busy machine, and said in the report's rows")
     parser.add_argument("--out", help=f"markdown report to write (default: {DEFAULT_OUT} after a full run; "
                                       "with --quick or --only, only where given)")
     parser.add_argument("--note", help="a sentence on the conditions of this run, added to the report's machine facts")
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from captioner.benchmarks.core import run_suite
 
     before, start = machine_facts(), time.perf_counter()
-    rows = run_suite(args.only, args.quick, args.threads, args.checkpoint, log=_progress)
+    rows = run_suite(args.only, args.quick, args.threads, args.checkpoint, log=_progress, scale=args.scale)
     minutes = (time.perf_counter() - start) / 60
     print(markdown_table(rows))
     out = Path(args.out) if args.out else None if args.quick or args.only else DEFAULT_OUT
@@ -40,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(markdown_report(rows, _command(args), before | given, machine_facts() | given, minutes))
         print(f"wrote {out}")
     return 0
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def _progress(message: str) -> None:
@@ -57,4 +67,6 @@ def _command(args: argparse.Namespace) -> str:
         parts.append(f"--threads {args.threads}")
     if args.checkpoint:
         parts.append(f"--checkpoint {args.checkpoint}")
+    if args.scale != 1:
+        parts.append(f"--scale {args.scale:g}")
     return " ".join(parts)

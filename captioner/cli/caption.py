@@ -1,8 +1,9 @@
-"""captioner caption IMAGE [IMAGE ...] [--checkpoint PATH] [--beam K] [--attention DIR]"""
+"""captioner caption IMAGE|FOLDER|PATTERN ... [--recursive] [--output FILE.jsonl|.json|.csv] [--beam K] [--attention DIR]"""
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -49,48 +50,139 @@ def decoding_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def load_captioner(checkpoint: str | None, hard_inference: str | None, device: str = "cpu"):
-    """The model file given (the shipped one by default), with --hard-inference applied when given."""
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA if available, then MPS, else CPU), cpu, cuda, cuda:1, mps (default auto)")
+
+
+def load_captioner(checkpoint: str | None, hard_inference: str | None, device: str = "auto"):
+    """The model file given (the shipped one by default) on `device`, with --hard-inference applied when given."""
+    from captioner.devices import resolve_device
     from captioner.inference import Captioner
 
-    captioner = Captioner.load(checkpoint, device=device)
+    captioner = Captioner.load(checkpoint, device=resolve_device(device))  # a missing device: one line, before loading
     return captioner.use_hard_inference(hard_inference) if hard_inference else captioner
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE",
+                        help="image files, folders, or glob patterns (quoted: 'photos/**/*.jpg'); images are "
+                             "recognised by content, other files are listed as skipped")
+    parser.add_argument("-r", "--recursive", action="store_true", help="search the subfolders of folders (and ** in patterns)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the captions to FILE instead of the terminal: .jsonl (a line per image), .json "
+                             "(COCO results) or .csv; running again with the same FILE captions only the images "
+                             "not yet in it")
+    parser.add_argument("--force", action="store_true", help="start --output afresh, replacing the file")
     parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
     add_decoding_arguments(parser)
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
+    parser.add_argument("--boxes", metavar="FILE", help="with --attention: COCO instances file whose boxes (matched by "
+                        "file name) are outlined on the panel of each word naming their category")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images captioned together (default 16)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
+                        help="image-decoding worker processes; 0 decodes in a thread of this process "
+                             "(default: one per core beyond two, at most 4)")
+    add_device_argument(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (problems are still reported)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from captioner.data.boxes import read_instances
+    from captioner.data.discovery import find_images
+    from captioner.devices import resolve_device
+    from captioner.errors import CaptionerError
+    from captioner.outputs import open_output
+    from captioner.progress import say
+
+    if args.boxes and not args.attention:
+        raise CaptionerError("--boxes outlines boxes on attention figures: give --attention DIR too")
+    args.device = str(resolve_device(args.device))  # a device that is not here: one line before any work
+    found = find_images(args.inputs, args.recursive, exclude=[args.output] if args.output else [])
+    boxes = read_instances(args.boxes) if args.boxes else None
+    output = open_output(args.output, args.force) if args.output else None
+    for message in found.notes:
+        say(f"captioner caption: note: {message}")
+    for problem in found.skipped:
+        say(f"captioner caption: skipped {problem}")
+    todo = [path for path in found.images if output is None or not output.is_done(path)]
+    if not todo and not args.quiet:
+        say(f"captioner caption: nothing to do: all {len(found.images)} image(s) are already in {output.path}")
+    try:
+        failed = _caption_files(todo, found.images, output, args, boxes) if todo else 0
+    finally:
+        if output is not None:
+            output.close()
+    return 1 if found.skipped or failed else 0
+
+
+def _caption_files(todo: list[Path], every: list[Path], output, args: argparse.Namespace, boxes=None) -> int:
+    """Caption `todo` (of `every` image found), writing each result as it comes; returns how many were unreadable."""
+    from captioner.progress import progress, say
+
+    if output is not None and (output.done_count or output.dropped_partial):
+        say(f"captioner caption: resuming {output.path}: {len(every) - len(todo)} of {len(every)} images already there"
+            + (" (dropped a last line cut short by an interrupted run)" if output.dropped_partial else ""))
     captioner = load_captioner(args.checkpoint, args.hard_inference, args.device)
-    failed = 0
-    for start in range(0, len(args.images), args.batch_size):
-        failed += _caption_chunk(captioner, args.images[start : start + args.batch_size], args)
-    return 1 if failed else 0
+    figures = attention_names(every) if args.attention else {}
+    bar, failed, start = progress(len(todo), "caption", quiet=args.quiet), 0, time.perf_counter()
+    plain = output is None and len(args.inputs) == 1 and len(every) == 1 and Path(args.inputs[0]).is_file()
+    for item in captioner.caption_iter(todo, args.batch_size, num_workers=args.workers, **decoding_options(args)):
+        bar.update(1)
+        if item.error:
+            failed += 1
+            say(f"captioner caption: skipped {item.error}")
+            continue
+        _emit(item.path, item.caption, output, plain)
+        if args.attention:
+            write_attention_figure(captioner, item.path, item.caption, Path(args.attention) / figures[item.path], boxes)
+    bar.close()
+    if not args.quiet and (output is not None or len(todo) > 1):
+        _summary(len(todo) - failed, failed, time.perf_counter() - start, output)
+    return failed
 
 
-def _caption_chunk(captioner, paths: list[str], args: argparse.Namespace) -> int:
-    """Caption the readable images of `paths` in one batch; report each unreadable one. Returns how many failed."""
+def _emit(path: Path, caption, output, plain: bool) -> None:
+    from captioner.outputs import Record
+    from captioner.progress import say
+
+    if output is not None:
+        output.add(Record(str(path), caption.text, caption.beams))
+    else:
+        say(caption.text if plain else f"{path}: {caption.text}", sys.stdout)
+
+
+def write_attention_figure(captioner, image_path: Path, caption, out_path: Path, boxes=None) -> Path:
+    """One image's attention figure (the photo, then a panel per generated word) and its raw maps as JSON beside it;
+    with a boxes file, the labelled boxes of a word's category are outlined on its panel."""
     from captioner.data.images import load_image
     from captioner.errors import CaptionerError
+    from captioner.visualize import write_caption_attention
 
-    images = {}
-    for path in paths:
-        try:
-            images[path] = load_image(path)
-        except CaptionerError as e:
-            print(f"captioner caption: error: {e}", file=sys.stderr)
-    results = captioner.caption(list(images.values()), **decoding_options(args)) if images else []
-    for (path, image), result in zip(images.items(), results):
-        print(result.text if len(args.images) == 1 else f"{path}: {result.text}", flush=True)
-        if args.attention:
-            from captioner.visualize import caption_attention_figure
+    try:
+        labelled = boxes.for_file(image_path) if boxes is not None else None
+        image = load_image(image_path)
+        return write_caption_attention(image, caption.words, caption.alphas, captioner.encoder.geometry, out_path, labelled)
+    except OSError as e:
+        raise CaptionerError(f"cannot write the attention figure {out_path}: {e.strerror or e}") from None
 
-            out = Path(args.attention) / f"{Path(path).stem}_attention.png"
-            caption_attention_figure(image, result.words, result.alphas, captioner.grid_size, out)
-    return len(paths) - len(images)
+
+def attention_names(paths: list[Path]) -> dict[Path, str]:
+    """Figure file name per image: STEM_attention.png, with a short hash of the path when two images share a stem."""
+    import hashlib
+    from collections import Counter
+
+    stems = Counter(path.stem for path in paths)
+    def name(path: Path) -> str:
+        unique = stems[path.stem] == 1
+        tag = "" if unique else "_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+        return f"{path.stem}{tag}_attention.png"
+    return {path: name(path) for path in paths}
+
+
+def _summary(done: int, failed: int, seconds: float, output) -> None:
+    from captioner.progress import say
+
+    where = f" into {output.path}" if output is not None else ""
+    rate = f" ({done / seconds:.1f} images/s)" if seconds > 0 and done else ""
+    say(f"captioner caption: captioned {done} image(s){where} in {seconds:.1f} s{rate}" + (f"; {failed} unreadable" if failed else ""))

@@ -2,11 +2,19 @@
 
 import argparse
 
-from captioner.cli.caption import default_workers, non_negative_int, positive_int
+from captioner.cli.caption import add_device_argument, default_workers, non_negative_int, positive_int
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", default="auto",
+                        help="caption files: coco (a COCO captions JSON), karpathy (a split file such as "
+                             "dataset_flickr8k.json) or auto (told by content; the default)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotations", nargs="+", required=True, help="COCO-format captions file(s) naming the images")
+    parser.add_argument("--annotations", nargs="+", required=True,
+                        help="caption file(s) naming the images: COCO-format, or Karpathy-format (every split)")
+    add_format_argument(parser)
     parser.add_argument("--images", required=True, help="image folder")
     parser.add_argument("--out", required=True, help="cache folder to create")
     parser.add_argument("--encoder", default="efficientnet_lite0")
@@ -16,27 +24,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--workers", type=non_negative_int, default=default_workers(),
                         help="image-decoding worker processes (default: one per core beyond two, at most 4)")
+    add_device_argument(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace an existing cache")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from captioner.data.coco import load_coco_captions
+    from captioner.data.coco import read_captions
     from captioner.data.features import extract_features
+    from captioner.devices import resolve_device
     from captioner.encoders import build_encoder
+    from captioner.progress import progress
 
+    device = resolve_device(args.device)
     images: dict[int, Path] = {}
     for annotations in args.annotations:
-        coco = load_coco_captions(annotations)
-        images.update({i: Path(args.images) / img["file_name"] for i, img in coco.imgs.items()})
+        index = read_captions(annotations, args.format)
+        images.update({i: Path(args.images) / name for i, name in index.files.items()})
     encoder = build_encoder(
         args.encoder, weights_path=args.weights_path, image_size=args.image_size, pool_size=args.pool_size
-    )
-    cache, stats = extract_features(encoder, images, args.out, args.batch_size, args.workers, overwrite=args.force)
+    ).to(device)
+    bar = progress(len(images), "extract-features", quiet=args.quiet)
+    cache, stats = extract_features(encoder, images, args.out, args.batch_size, args.workers, overwrite=args.force,
+                                    on_progress=bar.update)
+    bar.close()
     grid = "×".join(map(str, encoder.grid_size))
     print(f"cached {stats['images']} grids ({grid}×{encoder.channels}, float16) in {cache.path}: "
           f"{stats['images_per_s']:.1f} images/s, {len(stats['failed'])} unreadable")
     for error in stats["failed"][:10]:
         print(f"  skipped: {error}")
-    return 0
+    return 1 if stats["failed"] else 0

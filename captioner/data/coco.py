@@ -1,19 +1,23 @@
-"""COCO-format caption data (any captions JSON + an image folder), with reproducible subsets. No Lightning here."""
+"""Caption data: a COCO-format captions JSON or a Karpathy-format split file, plus an image folder, with
+reproducible subsets. No Lightning here."""
 
 import contextlib
 import io
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from captioner.data.images import load_image
+from captioner.data.karpathy import CaptionIndex, check_split, is_karpathy, karpathy_index
 from captioner.errors import CaptionerError
-from captioner.text import Vocabulary
+from captioner.registry import Registry
+from captioner.text import Vocabulary, tokenize
 
 
 @dataclass
@@ -80,7 +84,8 @@ def load_coco_captions(path: str | Path):
 
 def _check_captions_json(data: Any, path: str | Path) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
-        raise CaptionerError(f"{path}: not a COCO captions file (needs 'images' and 'annotations' lists)")
+        raise CaptionerError(f"{path}: not a COCO captions file (needs 'images' and 'annotations' lists) "
+                             "nor a Karpathy split file (images with 'sentences')")
     for field, items, keys in (("images", data["images"], ("id", "file_name")), ("annotations", data["annotations"], ("image_id", "caption"))):
         for i, item in enumerate(items):
             if not isinstance(item, dict) or any(k not in item for k in keys):
@@ -91,11 +96,45 @@ def _check_captions_json(data: Any, path: str | Path) -> None:
         raise CaptionerError(f"{path}: {len(orphans)} captions refer to image ids not in 'images' (e.g. {orphans[0]})")
 
 
+# caption file format → (parsed JSON, path) → CaptionIndex; "auto" picks one by looking at the file
+CAPTION_FORMATS: Registry[Callable[[Any, str | Path], CaptionIndex]] = Registry("caption file format")
+CAPTION_FORMATS.register("karpathy")(karpathy_index)
+
+
+@CAPTION_FORMATS.register("coco")
+def coco_index(data: Any, path: str | Path) -> CaptionIndex:
+    """A COCO captions file (images + annotations) as image id → file name and captions, after checking it."""
+    _check_captions_json(data, path)
+    captions: dict[int, list[str]] = {}
+    for annotation in data["annotations"]:
+        captions.setdefault(annotation["image_id"], []).append(str(annotation["caption"]).strip())
+    files = {image["id"]: image["file_name"] for image in data["images"]}
+    return CaptionIndex(files, captions, sizes={image["id"]: _size(image) for image in data["images"]})
+
+
+def read_captions(path: str | Path, format: str = "auto") -> CaptionIndex:
+    """Read a caption file in the given format (coco | karpathy), or the one its content shows (auto)."""
+    data = read_json(path)
+    if format == "auto":
+        format = "karpathy" if is_karpathy(data) else "coco"
+    return CAPTION_FORMATS.get(format)(data, path)
+
+
+def _size(image: dict) -> tuple[float, float] | None:
+    width, height = image.get("width"), image.get("height")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    return (float(width), float(height)) if numbers else None
+
+
 class CocoCaptions(Dataset):
-    """Captions of a COCO-format file. mode="train": one sample per caption; mode="eval": one per image.
+    """Captions of a COCO-format or Karpathy-format file (`format`, detected by default); `split` picks a Karpathy
+    split (train includes restval; COCO files have none). mode="train": one sample per caption; mode="eval": one
+    per image.
 
     Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
-    image decoding.
+    image decoding. Given `regions` (captioner.data.boxes.WordRegions), eval-mode samples (an image with all its
+    references) also carry `"grounding"`: for each reference a (T_i, L) tensor, for each of its words (and <end>)
+    the grid region of the boxes it names, zeros where it names none.
     """
 
     def __init__(
@@ -110,6 +149,9 @@ class CocoCaptions(Dataset):
         max_caption_len: int | None = None,
         skip_missing: bool = False,
         fail_fast: bool = True,
+        format: str = "auto",
+        split: str | None = None,
+        regions: Any = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be train or eval, got {mode!r}")
@@ -120,10 +162,11 @@ class CocoCaptions(Dataset):
         self.annotations, self.images_dir = Path(annotations), Path(images_dir)
         self.transform, self.vocab, self.mode, self.features = transform, vocab, mode, features
         self.max_caption_len, self.fail_fast = max_caption_len, fail_fast
-        coco = load_coco_captions(annotations)
-        self._files = {img_id: coco.imgs[img_id]["file_name"] for img_id in coco.imgs}
-        self._captions = {i: [str(a["caption"]).strip() for a in coco.imgToAnns[i]] for i in coco.imgToAnns}
-        ids = (subset or SubsetSpec()).select(list(self._captions))
+        index = read_captions(annotations, format)
+        check_split(index, split, annotations)
+        self._files, self._captions, self._sizes = index.files, index.captions, index.sizes
+        ids = (subset or SubsetSpec()).select(index.ids_in(split))
+        self.regions = regions  # captioner.data.boxes.WordRegions: per-image samples carry per-word grounding targets
         self.image_ids = self._available(ids, skip_missing)
         self._items = [(i, c) for i in self.image_ids for c in self._captions[i]] if mode == "train" else self.image_ids
 
@@ -152,7 +195,12 @@ class CocoCaptions(Dataset):
             return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
         image_id = self._items[index]
         visual = self._visual(image_id)
-        return visual if "skipped" in visual else {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if "skipped" in visual:
+            return visual
+        sample = {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        if self.regions is not None:  # one (T_i, L) per reference, T_i = its words + <end>
+            sample["grounding"] = [torch.from_numpy(self.regions.targets(image_id, tokenize(r))) for r in sample["references"]]
+        return sample
 
     def _visual(self, image_id: int) -> dict:
         """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""
@@ -164,6 +212,10 @@ class CocoCaptions(Dataset):
             if self.fail_fast:
                 raise
             return {"skipped": str(e)}
+
+    def image_sizes(self) -> dict[int, tuple[float, float] | None]:
+        """id → (width, height) of every image of the annotations file (not only the subset); None where not given."""
+        return dict(self._sizes)
 
     def image_path(self, image_id: int) -> Path:
         return self.images_dir / self._files[image_id]

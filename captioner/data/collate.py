@@ -23,6 +23,17 @@ def _pad(name: str, lengths: str, mask: str) -> Callable[[list], dict]:
     return collect
 
 
+def stack_grounding(targets: list[list[torch.Tensor]], steps: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, per reference (T_i, L) word regions (CocoCaptions' "grounding") → (R, steps, L) zero-padded in
+    the order of the references, and the (R, steps) mask of the words that have a region. A caption cut to
+    `max_len` words keeps the rows of those words; its <end> row names nothing."""
+    rows = [t[: min(len(t) - 1, max_len, steps)] for per_image in targets for t in per_image]  # words only
+    padded = rows[0].new_zeros(len(rows), steps, rows[0].size(-1))  # (R, steps, L)
+    for r, t in enumerate(rows):
+        padded[r, : len(t)] = t
+    return padded, padded.sum(dim=-1) > 0
+
+
 def _ids(name: str) -> Callable[[list], dict]:
     return lambda values: {name: torch.tensor(values, dtype=torch.long)}
 

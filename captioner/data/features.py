@@ -12,13 +12,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from captioner.data.images import load_image
+from captioner.data.image_files import ImageFiles, keep_readable
 from captioner.encoders import ImageEncoder
 from captioner.errors import CaptionerError
 
@@ -88,26 +89,6 @@ class FeatureCache:
         )
 
 
-class _ImageFiles(Dataset):
-    def __init__(self, items: list[tuple[int, Path]], transform) -> None:
-        self.items, self.transform = items, transform
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
-        try:
-            return index, self.transform(load_image(self.items[index][1])), ""
-        except CaptionerError as e:
-            return index, None, str(e)
-
-
-def _keep_readable(batch: list) -> tuple[list[int], torch.Tensor | None, list[str]]:
-    good = [(i, x) for i, x, _ in batch if x is not None]
-    errors = [e for _, x, e in batch if x is None]
-    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, errors
-
-
 @torch.inference_mode()
 def extract_features(
     encoder: ImageEncoder,
@@ -116,8 +97,10 @@ def extract_features(
     batch_size: int = 32,
     num_workers: int = 0,
     overwrite: bool = False,
+    on_progress: Callable[[int], object] | None = None,
 ) -> tuple[FeatureCache, dict]:
-    """Run the frozen encoder once over `images` (id → path); returns the cache and stats (images/s, failures)."""
+    """Run the frozen encoder once over `images` (id → path) on the encoder's device; returns the cache and stats
+    (images/s, failures). `on_progress(n)` hears of every n images done."""
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise CaptionerError(f"{out} already exists; pass --force to overwrite the feature cache")
@@ -126,13 +109,17 @@ def extract_features(
     L, C = encoder.num_locations, encoder.channels
     tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
     array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
-    loader = DataLoader(_ImageFiles(items, encoder.transform), batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_readable)
+    device = next(encoder.parameters()).device
+    loader = DataLoader(ImageFiles([path for _, path in items], encoder.transform), batch_size=batch_size,
+                        num_workers=num_workers, collate_fn=keep_readable, pin_memory=device.type == "cuda")
     written, failures, start = [], [], time.perf_counter()
     for rows, pixels, errors in loader:
-        failures += errors
+        failures += [reason for _, reason in errors]
         if pixels is not None:
-            array[rows] = encoder(pixels).numpy().astype(np.float16)  # (b, L, C)
+            array[rows] = encoder(pixels.to(device)).cpu().numpy().astype(np.float16)  # (b, L, C)
             written += rows
+        if on_progress is not None:
+            on_progress(len(rows) + len(errors))
     array.flush()
     seconds = time.perf_counter() - start
     _write_meta(tmp, encoder, items, written, failures)

@@ -3,12 +3,21 @@
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from captioner.errors import CaptionerError
 
+if TYPE_CHECKING:
+    import torch
+
 MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb threshold; above it we refuse instead of warning
+
+# What the Python API accepts as an image: a file, a PIL image, an (H, W, 3) uint8 array, or a (3, H, W) tensor
+# (uint8, or float in [0, 1]).
+ImageInput = Union[str, Path, Image.Image, np.ndarray, "torch.Tensor"]
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -47,6 +56,44 @@ def _decode(source: Path | io.BytesIO, name: str) -> Image.Image:
         raise CaptionerError(f"{name}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise CaptionerError(f"{name}: corrupt or truncated image ({e})") from None
+
+
+def as_rgb_image(image: ImageInput, position: int = 0) -> Image.Image:
+    """Any `ImageInput` as an RGB PIL image; arrays and tensors of another shape or type are a CaptionerError.
+
+    Float tensors are scaled to 0..255 and rounded, exactly as the same picture saved as a file would be, so
+    every form of one picture gets the same caption.
+    """
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return _to_rgb(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise CaptionerError(f"image {position}: a numpy image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        return Image.fromarray(image)
+    import torch  # here, not at the top: reading image files needs no torch
+
+    if isinstance(image, torch.Tensor):
+        pixels = _tensor_to_uint8(image.detach().cpu(), position).permute(1, 2, 0).contiguous()  # (3, H, W) → (H, W, 3)
+        return Image.fromarray(pixels.numpy())
+    raise CaptionerError(f"image {position}: expected a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+def _tensor_to_uint8(tensor: "torch.Tensor", position: int) -> "torch.Tensor":
+    """(3, H, W) uint8, or float in [0, 1] → (3, H, W) uint8."""
+    import torch
+
+    if tensor.ndim != 3 or tensor.shape[0] != 3:
+        raise CaptionerError(f"image {position}: a tensor image must be (3, H, W), got {tuple(tensor.shape)}")
+    if tensor.dtype.is_floating_point:
+        if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
+            raise CaptionerError(f"image {position}: a float tensor image must hold values in [0, 1], "
+                                 f"got {float(tensor.min()):.3g}..{float(tensor.max()):.3g}")
+        return tensor.float().mul(255).round().byte()
+    if tensor.dtype != torch.uint8:
+        raise CaptionerError(f"image {position}: a tensor image must be uint8 or float in [0, 1], got {tensor.dtype}")
+    return tensor
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

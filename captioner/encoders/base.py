@@ -7,6 +7,8 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
+from captioner.grid import GridGeometry
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -56,10 +58,13 @@ class ImageEncoder(nn.Module):
     @property
     def grid_size(self) -> tuple[int, int]:
         """(H, W) of the feature grid for this encoder's image size."""
-        if self.pool_size:
-            return self.pool_size, self.pool_size
-        side = -(-self.image_size // self.stride)  # ceil: 'same'-padded convs round up
-        return side, side
+        return self.geometry.grid_size
+
+    @property
+    def geometry(self) -> GridGeometry:
+        """Where each grid location lies on an input image (see captioner.grid): metric, targets and figures use it."""
+        pool = (self.pool_size, self.pool_size) if self.pool_size else None
+        return GridGeometry((self.image_size, self.image_size), self.stride, pool)
 
     @property
     def num_locations(self) -> int:

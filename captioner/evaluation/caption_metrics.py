@@ -211,7 +211,10 @@ def write_coco_results(results: dict[int, str], path: str | Path) -> Path:
     return write_json_atomic([{"image_id": int(i), "caption": str(c)} for i, c in results.items()], path)
 
 
-def write_scores(scores: CaptionScores, path: str | Path) -> Path:
-    """Write the scores, whether Java was used and the image count as JSON, atomically."""
+def write_scores(scores: CaptionScores, path: str | Path, grounding: dict | None = None) -> Path:
+    """Write the scores, caption statistics, whether Java was used and the image count (and the grounding metric)
+    as JSON, atomically."""
     payload = {"scores": scores.scores, "statistics": scores.statistics, "java_used": scores.java_used, "n_images": scores.n_images}
+    if grounding is not None:
+        payload["grounding"] = grounding
     return write_json_atomic(payload, path)

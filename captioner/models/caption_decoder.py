@@ -41,6 +41,8 @@ class DecoderConfig:
     deep_output: bool = True  # L_o(E y_{t-1} + L_h h_t + L_z z_t) instead of a linear layer on h_t
     alpha_c: float = 1.0  # λ of the doubly stochastic penalty
     penalty_reduction: str = "sum"  # over locations: sum (authors' code) or mean
+    attention_supervision: float = 0.0  # λ of the grounding loss on words whose category has boxes (Liu et al. 2017)
+    attention_supervision_loss: str = "mass"  # mass: −log Σ_i α_i·m_i | cross_entropy: to the normalised box map
     # hard attention (REINFORCE), as in the authors' code
     expectation_prob: float = 0.5  # per minibatch, use the expected context instead of a sample
     baseline_decay: float = 0.9
@@ -50,13 +52,16 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         choices = {"cell": CELLS, "attention": ("soft", "hard"), "gate": (*GATE_WIDTH, None),
-                   "penalty_reduction": ("sum", "mean"), "hard_inference": ("argmax", "expectation")}
+                   "penalty_reduction": ("sum", "mean"), "hard_inference": ("argmax", "expectation"),
+                   "attention_supervision_loss": ("mass", "cross_entropy")}
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"decoder {field} must be one of {list(allowed)}, got {getattr(self, field)!r}")
         for field in ("embed_dim", "hidden_dim", "attention_dim", "num_layers"):
             if getattr(self, field) < 1:
                 raise ValueError(f"decoder {field} must be positive, got {getattr(self, field)}")
+        if self.attention_supervision < 0:
+            raise ValueError(f"decoder attention_supervision must be 0 or more, got {self.attention_supervision}")
         if self.memory_dim is not None and self.memory_dim < 1:
             raise ValueError(f"decoder memory_dim must be positive or null, got {self.memory_dim}")
         if not 0 <= self.dropout < 1:

@@ -22,6 +22,7 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from captioner import __version__
+from captioner.grid import GridGeometry
 from captioner.inference import Caption
 from captioner.serve.batching import DynamicBatcher
 from captioner.serve.engine import DecodingOptions, Engine, decode_upload
@@ -124,7 +125,7 @@ def _add_caption_routes(app: FastAPI, engine: Engine, workers: Workers, settings
         data = await read_upload(image, settings)
         picture = await workers.off_loop(decode_upload, data)
         result = await _caption(engine, workers, data, DecodingOptions(beam_size, no_repeat_ngram_size))
-        png = await workers.off_loop(render_figure, picture, result, engine.captioner.grid_size)
+        png = await workers.off_loop(render_figure, picture, result, engine.captioner.encoder.geometry)
         name = f"{safe_stem(image.filename)}_attention.png"
         return Response(png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -163,12 +164,13 @@ async def read_upload(upload: UploadFile, settings: ServeSettings) -> bytes:
     return data
 
 
-def render_figure(image: Image.Image, result: Caption, grid_size: tuple[int, int]) -> bytes:
-    """The PNG `captioner caption --attention` writes for this image and caption."""
-    from captioner.visualize import caption_attention_figure
+def render_figure(image: Image.Image, result: Caption, geometry: GridGeometry) -> bytes:
+    """The PNG `captioner caption --attention` writes for this image and caption (maps placed by the encoder's
+    geometry)."""
+    from captioner.visualize import write_caption_attention
 
     with tempfile.TemporaryDirectory(prefix="captioner-figure-") as folder:
-        return caption_attention_figure(image, result.words, result.alphas, grid_size, Path(folder) / "figure.png").read_bytes()
+        return write_caption_attention(image, result.words, result.alphas, geometry, Path(folder) / "figure.png").read_bytes()
 
 
 def safe_stem(filename: str | None) -> str:

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from captioner.config import EncoderConfig, OptimConfig
+from captioner.data.collate import stack_grounding
 from captioner.encoders import ImageEncoder
 from captioner.evaluation.bleu import corpus_bleu
 from captioner.evaluation.cider import corpus_cider
@@ -68,6 +69,14 @@ class CaptioningModule(pl.LightningModule):
         owners = torch.tensor([i for i, refs in enumerate(references) for _ in refs], device=self.device)
         captions = torch.nn.utils.rnn.pad_sequence(encoded, batch_first=True, padding_value=self.vocab.pad_id)
         return captions.to(self.device), owners
+
+    def grounding_batch(self, batch: dict, steps: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The per-word grounding targets (R, steps, L) of reference_batch's captions and their mask (R, steps);
+        (None, None) when the batch carries none (no data.train_boxes)."""
+        if "grounding" not in batch:
+            return None, None
+        targets, mask = stack_grounding(batch["grounding"], steps, self.max_len)
+        return targets.to(self.device), mask.to(self.device)
 
     # -- training -------------------------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:

@@ -18,6 +18,8 @@ from captioner.training.datamodules import CaptionDataConfig, CaptionDataModule
 
 
 def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
+    if config.model.attention_supervision > 0 and not config.data.train_boxes:
+        raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
     if config.training.init_from:
         return _from_model_file(config)
     encoder = encoder_from_config(config.encoder)

@@ -6,7 +6,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from captioner.data.coco import CocoCaptions, SubsetSpec
+from captioner.data.boxes import WordRegions, read_instances
+from captioner.data.coco import CAPTION_FORMATS, CocoCaptions, SubsetSpec
 from captioner.data.collate import collate
 from captioner.data.features import FeatureCache
 from captioner.encoders import ImageEncoder
@@ -20,6 +21,7 @@ class CaptionDataConfig:
     images_dir: str = "data/coco/train2014"
     val_images_dir: str | None = None  # defaults to images_dir
     features_dir: str | None = None  # a cache from `captioner extract-features`: no image decoding
+    train_boxes: str | None = None  # COCO instances file of the training images: per-word attention targets
     vocab_min_count: int = 5
     vocab_max_size: int | None = None
     max_caption_len: int = 20
@@ -31,8 +33,13 @@ class CaptionDataConfig:
     batch_size: int = 16  # images per batch; each brings all its reference captions (about 5 on COCO)
     num_workers: int = 2
     fail_fast: bool = False  # stop at the first unreadable image instead of skipping and reporting it
+    format: str = "auto"  # caption files: coco | karpathy (dataset_flickr8k.json …) | auto (tell by content)
+    train_split: str = "train"  # Karpathy files hold every split: train (with restval) for training ...
+    val_split: str = "val"  # ... and val for validation; COCO-format files are a split each and ignore these
 
     def __post_init__(self) -> None:
+        if self.format not in ("auto", *CAPTION_FORMATS.names()):
+            raise ValueError(f"data.format must be auto, {' or '.join(CAPTION_FORMATS.names())}, got {self.format!r}")
         if self.batch_size < 1 or self.num_workers < 0 or self.max_caption_len < 1 or self.vocab_min_count < 1:
             raise ValueError("batch_size, max_caption_len and vocab_min_count must be positive and num_workers ≥ 0")
 
@@ -53,12 +60,16 @@ class CaptionDataModule(pl.LightningDataModule):
         self.config = c = config
         source = self._source(encoder)
         train_subset = SubsetSpec(c.max_images, c.fraction, c.subset_seed, c.karpathy_file, "train" if c.karpathy_file else None)
+        train_files = {"format": c.format, "split": c.train_split, **source}
         # Training batches are images with all their captions, as validation's: each grid is read once per batch.
-        self.train_set = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, fail_fast=c.fail_fast, **source)
+        self.train_set = CocoCaptions(c.train_annotations, c.images_dir, mode="eval", subset=train_subset, fail_fast=c.fail_fast, **train_files)
         self.vocab = vocab or Vocabulary.build(self.train_set.all_captions(), c.vocab_min_count, c.vocab_max_size)
+        if c.train_boxes:  # per-word attention targets travel with each image's references
+            self.train_set.regions = WordRegions(read_instances(c.train_boxes, self.train_set.image_sizes()), encoder.geometry)
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
-            subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast, **source,
+            subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast,
+            format=c.format, split=c.val_split, **source,
         )
 
     def _source(self, encoder: ImageEncoder) -> dict:

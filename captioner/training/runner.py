@@ -1,6 +1,7 @@
 """Run a training job from a RunConfig: Trainer, checkpoints, logs, resume, and the exported model file."""
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from captioner.config import TASKS, RunConfig, TaskSpec, save_config
 from captioner.errors import CaptionerError
+from captioner.training.progress import LogLines
 
 LOGGERS = {
     "csv": lambda out: pl.loggers.CSVLogger(out, name="logs"),
@@ -66,6 +68,8 @@ def _check_out_dir(out: Path, last: Path, resume: bool, force: bool) -> None:
 
 def _build_trainer(config: RunConfig, out: Path, callbacks: list) -> pl.Trainer:
     t = config.trainer
+    bar = t.progress_bar and sys.stdout.isatty()  # Lightning's bar on a terminal; plain periodic lines in logs
+    callbacks = callbacks + [LogLines()] if t.progress_bar and not bar else callbacks
     if t.logger not in LOGGERS:
         raise CaptionerError(f"unknown logger {t.logger!r}; known: {', '.join(LOGGERS)}")
     optional = {k: v for k, v in (("limit_train_batches", t.limit_train_batches), ("limit_val_batches", t.limit_val_batches)) if v is not None}
@@ -84,7 +88,7 @@ def _build_trainer(config: RunConfig, out: Path, callbacks: list) -> pl.Trainer:
         gradient_clip_val=config.optim.grad_clip or None,
         logger=LOGGERS[t.logger](out),
         callbacks=callbacks,
-        enable_progress_bar=t.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         deterministic=t.deterministic,
         num_sanity_val_steps=0,

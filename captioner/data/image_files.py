@@ -1,0 +1,38 @@
+"""A Dataset over image files for DataLoader workers: each item is decoded and transformed, or names its problem.
+
+An unreadable file does not stop the loader: its item carries the one-line reason instead of pixels, and
+`keep_readable` sorts the batch into what can be encoded and what was skipped.
+"""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from captioner.data.images import load_image
+from captioner.errors import CaptionerError
+
+
+class ImageFiles(Dataset):
+    """Item i: (i, transform(image) or None, "" or the reason the file could not be read)."""
+
+    def __init__(self, paths: Sequence[str | Path], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            return index, self.transform(load_image(self.paths[index])), ""
+        except CaptionerError as e:
+            return index, None, str(e)
+
+
+def keep_readable(batch: list) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+    """Collate: (indices of the readable items, their stacked tensors (B, ...) or None, [(index, reason)] of the rest)."""
+    good = [(i, x) for i, x, _ in batch if x is not None]
+    errors = [(i, e) for i, x, e in batch if x is None]
+    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, errors
