@@ -5,7 +5,7 @@ cache and from JPEGs), and with --ship the model file copied into the package. S
 cache, trained runs) are reused.
 
     python scripts/vqa_coco_mini.py --ship                                   # the encoder of configs/vqa_coco_mini.yaml
-    python scripts/vqa_coco_mini.py --ship --encoder efficientnet_lite0_448  # retrain for another shipped encoder
+    python scripts/vqa_coco_mini.py --ship --encoder efficientnet_lite0      # retrain for another shipped encoder
 """
 
 import argparse

@@ -112,6 +112,8 @@ BAD_REQUESTS = {
     "empty question": ("/api/ask", lambda: {"files": upload(EXAMPLE.read_bytes()), "data": {"question": "  "}}, 400, "empty"),
     "1,000-character question": ("/api/ask", lambda: {"files": upload(EXAMPLE.read_bytes()), "data": {"question": "why " * 250}},
                                  400, "limit is 200"),
+    "question of unknown words": ("/api/ask", lambda: {"files": upload(EXAMPLE.read_bytes()), "data": {"question": "zzyzx qwxq"}},
+                                  400, "none of the words"),
     "no question": ("/api/ask", lambda: {"files": upload(EXAMPLE.read_bytes())}, 422, "missing form field 'question'"),
     "unknown path": ("/api/nothing", lambda: {}, 404, "not found"),
 }

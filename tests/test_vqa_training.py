@@ -162,6 +162,14 @@ def test_models_on_different_encoders_are_refused_a_shared_pass(vqa_run, caption
         describe(captioner, answerer, [], ["how many shapes are there?"])
 
 
+def test_ask_with_caption_uses_two_passes_when_the_models_read_different_grids(vqa_run, image, capsys):
+    # the tiny VQA model's encoder is not the shipped caption model's: each model encodes the image its own way
+    assert main(["ask", str(image), "what color is the circle?", "--checkpoint", str(vqa_run.model_path), "--top-k", "2",
+                 "--caption"]) == 0
+    caption, *answers = capsys.readouterr().out.splitlines()
+    assert caption.startswith("caption: ") and len(caption.split()) > 2 and len(answers) == 2
+
+
 def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
     first = VQAAnswerer.load(vqa_run.model_path)
     first.save(tmp_path / "copy.pt")

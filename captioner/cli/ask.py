@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the attention figure (one panel per glimpse): FILE.png for one image, "
                              "else a folder with one figure per image")
     parser.add_argument("--caption", action="store_true",
-                        help="also caption each image with the shipped caption model, from the same encoder pass")
+                        help="also caption each image with the shipped caption model (from the same encoder pass when both read the same grid)")
     add_device_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -53,12 +53,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _shared_captioner(answerer, device):
-    """The shipped captioner, reading the answerer's encoder pass (one encoder in memory, one pass per image)."""
+    """The shipped captioner, reading the answerer's encoder pass when both models read the same grid (one encoder
+    in memory, one pass per image); else it encodes each image itself."""
+    from captioner.errors import CaptionerError
     from captioner.inference import Captioner
     from captioner.pipeline import share_encoder
 
     captioner = Captioner.load(device=device)
-    share_encoder(captioner, answerer)
+    try:
+        share_encoder(captioner, answerer)
+    except CaptionerError:  # different encoder settings or weights: each model keeps its own encoder
+        pass
     return captioner
 
 
@@ -78,9 +83,12 @@ def _answer(answerer, captioner, path: Path, args: argparse.Namespace, single: b
     if captioner is not None:
         from captioner.pipeline import describe
 
-        described = describe(captioner, answerer, [image], [args.question], top_k=args.top_k)[0]
-        say(f"caption: {described.caption.text}" if single else f"{path}: caption: {described.caption.text}", sys.stdout)
-        result = described.answers[0]
+        if captioner.encoder is answerer.encoder:  # one encoder pass for both models
+            described = describe(captioner, answerer, [image], [args.question], top_k=args.top_k)[0]
+            caption, result = described.caption, described.answers[0]
+        else:  # the models read different grids (e.g. a VQA model of your own): one pass each
+            caption, result = captioner.caption([image])[0], answerer.ask(image, args.question, top_k=args.top_k)
+        say(f"caption: {caption.text}" if single else f"{path}: caption: {caption.text}", sys.stdout)
     else:
         result = answerer.ask(image, args.question, top_k=args.top_k)
     if single:

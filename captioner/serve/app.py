@@ -142,6 +142,7 @@ def _add_ask_route(app: FastAPI, engine: Engine, workers: Workers, settings: Ser
             raise HTTPException(400, "the question is empty")
         if len(question) > settings.max_question_chars:
             raise HTTPException(400, f"the question has {len(question)} characters; the limit is {settings.max_question_chars}")
+        engine.answerer.check_question(question)  # before batching: an unreadable question must not fail its batch-mates
         data = await read_upload(image, settings)
         job = await workers.off_loop(engine.prepare, data, "ask")
         result = await workers.ask.submit((job, question), key=settings.top_k)
