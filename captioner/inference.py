@@ -112,9 +112,8 @@ class Captioner:
         raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
-            chunk = [as_rgb_image(image, start + k) for k, image in enumerate(images[start : start + batch_size])]
-            pixels = torch.stack([self.encoder.transform(image) for image in chunk])  # (b, 3, S, S)
-            results += self.caption_features(self.encode(pixels), beam_size, max_len, no_repeat_ngram_size)
+            grid = self.encode_images(images[start : start + batch_size], first=start)  # (b, L, C)
+            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size)
         return results
 
     def caption_iter(
@@ -163,10 +162,10 @@ class Captioner:
         with self._autocast():
             return self.encoder(pixels.to(self.device, non_blocking=True))
 
-    def encode_images(self, images: Sequence) -> torch.Tensor:
+    def encode_images(self, images: Sequence[ImageInput], first: int = 0) -> torch.Tensor:
         """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA
-        answerer with the same encoder reads too (captioner.pipeline)."""
-        pixels = torch.stack([self.encoder.transform(as_rgb_image(image, k)) for k, image in enumerate(images)])  # (B, 3, S, S)
+        answerer with the same encoder reads too (captioner.pipeline). Errors name image `first + k`."""
+        pixels = torch.stack([self.encoder.transform(as_rgb_image(image, first + k)) for k, image in enumerate(images)])  # (B, 3, S, S)
         return self.encode(pixels)
 
     @torch.no_grad()

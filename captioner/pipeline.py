@@ -31,6 +31,8 @@ def _own_weights(model: Captioner | VQAAnswerer) -> bool:
 
 def check_same_encoder(captioner: Captioner, answerer: VQAAnswerer) -> None:
     """A one-line CaptionerError unless both models read the grid of the same encoder with the same weights."""
+    if captioner.encoder is answerer.encoder:  # already shared: nothing to compare (describe() asks on every call)
+        return
     caption_side, vqa_side = captioner.encoder.describe(), answerer.encoder.describe()
     differences = [f"{k} {caption_side.get(k)!r} vs {vqa_side.get(k)!r}" for k in sorted(caption_side) if caption_side.get(k) != vqa_side.get(k)]
     if not differences and (_own_weights(captioner) or _own_weights(answerer)):
@@ -46,6 +48,15 @@ def share_encoder(captioner: Captioner, answerer: VQAAnswerer) -> VQAAnswerer:
     check_same_encoder(captioner, answerer)
     answerer.encoder = captioner.encoder
     return answerer
+
+
+def share_encoder_if_same(captioner: Captioner, answerer: VQAAnswerer) -> bool:
+    """share_encoder where both models read the same grid; False (each keeps its own encoder) where they do not."""
+    try:
+        share_encoder(captioner, answerer)
+    except CaptionerError:
+        return False
+    return True
 
 
 @torch.no_grad()

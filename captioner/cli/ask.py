@@ -55,15 +55,11 @@ def run(args: argparse.Namespace) -> int:
 def _shared_captioner(answerer, device):
     """The shipped captioner, reading the answerer's encoder pass when both models read the same grid (one encoder
     in memory, one pass per image); else it encodes each image itself."""
-    from captioner.errors import CaptionerError
     from captioner.inference import Captioner
-    from captioner.pipeline import share_encoder
+    from captioner.pipeline import share_encoder_if_same
 
     captioner = Captioner.load(device=device)
-    try:
-        share_encoder(captioner, answerer)
-    except CaptionerError:  # different encoder settings or weights: each model keeps its own encoder
-        pass
+    share_encoder_if_same(captioner, answerer)  # different encoder settings or weights: each keeps its own
     return captioner
 
 

@@ -18,6 +18,7 @@ from captioner.data.images import load_image_bytes
 from captioner.encoders import ImageEncoder
 from captioner.errors import CaptionerError
 from captioner.inference import Caption, Captioner
+from captioner.pipeline import share_encoder_if_same
 from captioner.vqa_inference import Answer, VQAAnswerer
 
 
@@ -71,16 +72,6 @@ class GridCache:
         return len(self._grids)
 
 
-def same_encoder(a: ImageEncoder, b: ImageEncoder) -> bool:
-    """Equal descriptions and equal weights: then one grid serves both models."""
-    if a is b:
-        return True
-    if a.describe() != b.describe():
-        return False
-    state_a, state_b = a.state_dict(), b.state_dict()
-    return state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k].to(state_a[k].device)) for k in state_a)
-
-
 class Engine:
     """The loaded models, the grid cache, and one batch function per task."""
 
@@ -88,9 +79,8 @@ class Engine:
         self.captioner, self.answerer = captioner, answerer
         self.cache = GridCache(cache_bytes)
         self.images_encoded = 0
-        self.shared_encoder = answerer is not None and same_encoder(captioner.encoder, answerer.encoder)
-        if self.shared_encoder:  # one module, one cache key: an image asked about after captioning is not re-encoded
-            answerer.encoder = captioner.encoder
+        # one encoder module, one cache key: an image asked about after captioning is not re-encoded
+        self.shared_encoder = answerer is not None and share_encoder_if_same(captioner, answerer)
 
     # -- request threads -------------------------------------------------------------------------------------------
     def prepare(self, data: bytes, task: str) -> ImageJob:
