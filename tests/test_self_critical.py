@@ -8,7 +8,8 @@ from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.self_critical import BASELINES, sample_captions, self_critical_loss
 from captioner.text import Vocabulary
-from captioner.training.caption_objectives import CaptionTrainingConfig, check_rewards, scheduled_sampling_prob
+from captioner.training.caption_objectives import (CaptionTrainingConfig, CiderReward, check_rewards, reward_text,
+                                                  scheduled_sampling_prob)
 from helpers import CONFIGS
 
 
@@ -48,6 +49,21 @@ def test_loss_raises_the_log_probability_of_captions_with_positive_advantage():
     loss.backward()
     assert (log_probs.grad[0, :2] < 0).all() and log_probs.grad[0, 2] == 0  # descent raises them; padding untouched
     assert (log_probs.grad[1] > 0).all()
+
+
+def test_the_reward_counts_end_so_captions_cut_mid_phrase_or_never_ended_score_lower():
+    references = {0: ["a man riding a horse on a beach", "a man riding a horse", "a man on a horse"],
+                  1: ["a dog on a couch", "a brown dog sleeping"]}
+    vocab = Vocabulary.build([r for refs in references.values() for r in refs])
+    reward = CiderReward(references)
+
+    def score(text: str, finished: bool) -> float:
+        return float(reward([0], [reward_text(vocab, vocab.encode(text, add_special=False), finished)]))
+
+    ended = score("a man riding a horse", finished=True)
+    assert reward_text(vocab, vocab.encode("a man riding a horse"), finished=True) == "a man riding a horse <end>"
+    assert ended > score("a man riding a horse on a", finished=True)  # "a <end>" is in no reference
+    assert ended > score("a man riding a horse", finished=False)  # ran out of steps: no credit for "horse <end>"
 
 
 def test_nan_or_all_zero_rewards_stop_training_naming_the_step():

@@ -12,7 +12,7 @@ from captioner.models.decoding import generate
 from captioner.models.losses import caption_loss
 from captioner.models.self_critical import BASELINES, sample_captions, self_critical_loss
 from captioner.registry import Registry
-from captioner.text import tokenize
+from captioner.text import END, Vocabulary, tokenize
 
 
 @dataclass
@@ -58,16 +58,26 @@ def scheduled_sampling_prob(epoch: int, config: CaptionTrainingConfig) -> float:
 
 class CiderReward:
     """CIDEr-D of captions of training images, with df from the training references and each image's reference
-    vectors computed once."""
+    vectors computed once.
+
+    As in self-critical.pytorch, `<end>` is a word of every reference and of every caption that produced it, so
+    its n-grams are rewarded like any other: a sample that stops mid-phrase ("… on a <end>") or never ends scores
+    below one that ends where the references end. Without it, SCST learns to cut captions short.
+    """
 
     def __init__(self, references: Mapping[int, Sequence[str]]) -> None:
-        tokenized = {i: [" ".join(tokenize(r)) for r in refs] for i, refs in references.items()}
+        tokenized = {i: [" ".join([*tokenize(r), END]) for r in refs] for i, refs in references.items()}
         self.scorer = CiderD(tokenized.values())
         self._references: dict[int, list[Vector]] = {i: self.scorer.references(refs) for i, refs in tokenized.items()}
 
     def __call__(self, image_ids: Sequence[int], captions: Sequence[str]) -> torch.Tensor:
-        """One reward per caption; captions[j] describes image_ids[j]. Returns (N,) float32."""
+        """One reward per caption (from `reward_text`); captions[j] describes image_ids[j]. Returns (N,) float32."""
         return torch.tensor(self.scorer.scores(captions, [self._references[int(i)] for i in image_ids]), dtype=torch.float32)
+
+
+def reward_text(vocab: Vocabulary, words: Sequence[int], finished: bool) -> str:
+    """A generated caption as the reward reads it: its words, then `<end>` when the decoder produced one."""
+    return " ".join([*vocab.decode_tokens(words), *([END] if finished else [])])
 
 
 # An objective: (module, batch, grid features (B, L, C)) → loss terms, "loss" included.
@@ -91,13 +101,13 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
     config: CaptionTrainingConfig = module.training_config
     image_ids = batch["image_ids"].tolist()
     samples = sample_captions(module.decoder, features, config.scst_samples, config.scst_max_len)
-    texts = [" ".join(module.vocab.decode_tokens(row)) for row in samples.tokens.tolist()]
+    texts = [reward_text(module.vocab, row, Vocabulary.end_id in row) for row in samples.tokens.tolist()]
     per_sample_ids = [i for i in image_ids for _ in range(config.scst_samples)]
     rewards = check_rewards(module.reward(per_sample_ids, texts), module.global_step).view(len(image_ids), -1)  # (B, K)
 
     def greedy_rewards() -> torch.Tensor:
         greedy = generate(module.decoder, features, "greedy", max_len=config.scst_max_len)
-        return module.reward(image_ids, [" ".join(module.vocab.decode_tokens(t)) for t in greedy.tokens])  # (B,)
+        return module.reward(image_ids, [reward_text(module.vocab, t, f) for t, f in zip(greedy.tokens, greedy.finished)])  # (B,)
 
     baseline = BASELINES.get(config.scst_baseline)(rewards, greedy_rewards)  # (B, K)
     advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)
