@@ -6,7 +6,8 @@ import torch
 from captioner.config import load_config
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
-from captioner.models.self_critical import BASELINES, sample_captions, self_critical_loss
+from captioner.models.decoding import beam_search, greedy_decode
+from captioner.models.self_critical import BASELINES, beam_candidates, sample_captions, self_critical_loss, teacher_forced_log_probs
 from captioner.text import Vocabulary
 from captioner.training.caption_objectives import (CaptionTrainingConfig, CiderReward, check_rewards, reward_text,
                                                   scheduled_sampling_prob)
@@ -27,6 +28,29 @@ def test_samples_are_batched_per_image_and_mask_counts_the_end_token():
             assert row.index(Vocabulary.end_id) == generated - 1  # <end> is the last word that counts
         assert all(t == Vocabulary.pad_id for t in row[generated:])
     assert samples.log_probs.requires_grad
+
+
+def test_beam_candidates_are_each_images_beam_hypotheses_with_their_log_probabilities():
+    decoder, features = tiny_decoder().eval(), torch.randn(3, 9, 16)
+    candidates = beam_candidates(decoder, features, samples=4, max_len=7)
+    assert candidates.tokens.shape[0] == 12 and candidates.log_probs.requires_grad
+    found = beam_search(decoder, features, beam_size=4, max_len=7)
+    for image, (beams, finished) in enumerate(zip(found.beams, found.finished)):
+        beams = beams + beams[-1:] * (4 - len(beams))  # fewer finished hypotheses than K: the last one repeats
+        for k, (tokens, score) in enumerate(beams):
+            row = image * 4 + k
+            length = int(candidates.mask[row].sum())  # the words and the <end>, which counts as one
+            assert candidates.tokens[row, :length].tolist() == tokens + ([Vocabulary.end_id] if finished else [])
+            assert float(candidates.log_probs[row].sum()) == pytest.approx(score * length, rel=1e-4)  # length-normalised
+
+
+def test_teacher_forced_log_probs_equal_the_generation_scores():
+    decoder, features = tiny_decoder().eval(), torch.randn(2, 9, 16)
+    greedy = greedy_decode(decoder, features, max_len=6)
+    rows = [[Vocabulary.start_id, *t, *([Vocabulary.end_id] if f else [])] for t, f in zip(greedy.tokens, greedy.finished)]
+    captions = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in rows], batch_first=True)
+    scored = teacher_forced_log_probs(decoder, features, captions, owners=torch.arange(2))
+    torch.testing.assert_close((scored.log_probs * scored.mask).sum(1), greedy.scores, rtol=1e-4, atol=1e-4)
 
 
 def test_mean_of_others_baseline_favours_the_best_sample_of_each_image():

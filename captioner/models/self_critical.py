@@ -1,5 +1,6 @@
-"""Self-critical sequence training (Rennie et al. 2017) on the caption decoder: batched sampling with gradients,
-the baselines, and the policy-gradient loss. Plain PyTorch; the reward (CIDEr-D) is computed by the caller.
+"""Self-critical sequence training (Rennie et al. 2017) on the caption decoder: the candidate captions (sampled, or
+the beam-search hypotheses) with gradients, the baselines, and the policy-gradient loss. Plain PyTorch; the reward
+(CIDEr-D) is computed by the caller.
 """
 
 from collections.abc import Callable
@@ -7,7 +8,8 @@ from typing import NamedTuple
 
 import torch
 
-from captioner.models.caption_decoder import CaptionDecoder
+from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder
+from captioner.models.decoding import beam_search
 from captioner.registry import Registry
 from captioner.text import Vocabulary
 
@@ -20,6 +22,12 @@ class Samples(NamedTuple):
     mask: torch.Tensor  # (B·K, T) 1 for every generated word, <end> included; 0 after it
 
 
+# A candidate source: (decoder, features (B, L, C), K, max_len) → K captions per image with their log-probabilities.
+CandidateSource = Callable[[CaptionDecoder, torch.Tensor, int, int], Samples]
+CANDIDATES: Registry[CandidateSource] = Registry("self-critical candidate source")
+
+
+@CANDIDATES.register("sample")
 def sample_captions(
     decoder: CaptionDecoder, features: torch.Tensor, samples: int, max_len: int, generator: torch.Generator | None = None
 ) -> Samples:
@@ -48,6 +56,36 @@ def sample_captions(
         if bool(done.all()):
             break
     return Samples(torch.stack(words, 1), torch.stack(log_probs, 1), torch.stack(masks, 1))
+
+
+@CANDIDATES.register("beam")
+def beam_candidates(decoder: CaptionDecoder, features: torch.Tensor, samples: int, max_len: int) -> Samples:
+    """The `samples` best beam-search hypotheses of each image (beam width `samples`) as its candidates, as the
+    SCST of Cornia et al. 2020 (M² Transformer) does; their log-probabilities come from one teacher-forced pass.
+
+    An image with fewer finished hypotheses than `samples` repeats its last one, so every image has K rows.
+    """
+    with torch.no_grad():
+        found = beam_search(decoder, features, beam_size=samples, max_len=max_len)
+    rows = []
+    for beams, finished in zip(found.beams, found.finished):
+        beams = beams + beams[-1:] * (samples - len(beams))
+        rows += [[Vocabulary.start_id, *tokens, *([Vocabulary.end_id] if finished else [])] for tokens, _ in beams]
+    captions = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in rows], batch_first=True,
+                                               padding_value=Vocabulary.pad_id).to(features.device)  # (B·K, T+1)
+    owners = torch.arange(features.size(0), device=features.device).repeat_interleave(samples)  # (B·K,) image of each row
+    return teacher_forced_log_probs(decoder, features, captions, owners)
+
+
+def teacher_forced_log_probs(decoder: CaptionDecoder, features: torch.Tensor, captions: torch.Tensor, owners: torch.Tensor) -> Samples:
+    """log p of each word of given captions (R, T+1) = <start> … [<end>] <pad>…, under the generation policy (the
+    words generation never emits are excluded from the softmax); features (B, L, C), owners (R,) their image."""
+    output = decoder(features, captions, owners=owners)
+    logits = output.packed_logits.index_fill(1, torch.tensor(NEVER_GENERATED, device=captions.device), float("-inf"))  # (N, V)
+    targets = captions[:, 1:]  # (R, T)
+    picked = logits.log_softmax(-1).gather(1, targets[output.rows, output.steps].unsqueeze(1)).squeeze(1)  # (N,)
+    log_probs = picked.new_zeros(targets.shape).index_put((output.rows, output.steps), picked)  # (R, T)
+    return Samples(targets, log_probs, (targets != Vocabulary.pad_id).float())
 
 
 def self_critical_loss(log_probs: torch.Tensor, mask: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,8 @@ from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD, Vector
 from captioner.models.decoding import generate
 from captioner.models.losses import caption_loss
-from captioner.models.self_critical import BASELINES, sample_captions, self_critical_loss
+from captioner.models.caption_decoder import CaptionDecoder
+from captioner.models.self_critical import BASELINES, CANDIDATES, Samples, self_critical_loss
 from captioner.registry import Registry
 from captioner.text import END, Vocabulary, tokenize
 
@@ -30,6 +31,8 @@ class CaptionTrainingConfig:
     scst_baseline: str = "greedy"  # greedy (Rennie et al. 2017; better on coco-mini val) | mean_others (Luo 2020)
     scst_samples: int = 5  # K sampled captions per image
     scst_max_len: int = 16
+    scst_candidates: str = "sample"  # sample: K samples (Rennie et al.) | beam: the K best beam hypotheses (Cornia et al. 2020)
+    scst_dropout: bool = True  # candidates' log-probs with dropout on (self-critical.pytorch) or off, as at test time
     # validation decoding (the checkpoint is chosen on beam-search CIDEr-D)
     val_beam_size: int = 3
 
@@ -38,6 +41,8 @@ class CaptionTrainingConfig:
             raise ValueError(f"training objective must be one of {OBJECTIVES.names()}, got {self.objective!r}")
         if self.scst_baseline not in BASELINES:
             raise ValueError(f"scst_baseline must be one of {BASELINES.names()}, got {self.scst_baseline!r}")
+        if self.scst_candidates not in CANDIDATES:
+            raise ValueError(f"scst_candidates must be one of {CANDIDATES.names()}, got {self.scst_candidates!r}")
         if self.objective == "scst" and not self.init_from:
             raise ValueError("self-critical training starts from a cross-entropy model: set training.init_from")
         if self.scst_samples < 1 or self.scst_max_len < 1 or self.val_beam_size < 1 or self.scheduled_sampling_every < 1:
@@ -97,10 +102,11 @@ def cross_entropy_step(module, batch: dict, features: torch.Tensor) -> dict[str,
 
 @OBJECTIVES.register("scst")
 def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
-    """K samples per image, rewarded by CIDEr-D (<end> counts as a word), against the configured baseline."""
+    """K candidates per image (samples or beam hypotheses), rewarded by CIDEr-D (<end> counts as a word), against the
+    configured baseline."""
     config: CaptionTrainingConfig = module.training_config
     image_ids = batch["image_ids"].tolist()
-    samples = sample_captions(module.decoder, features, config.scst_samples, config.scst_max_len)
+    samples = _candidates(module.decoder, features, config)
     texts = [reward_text(module.vocab, row, Vocabulary.end_id in row) for row in samples.tokens.tolist()]
     per_sample_ids = [i for i in image_ids for _ in range(config.scst_samples)]
     rewards = check_rewards(module.reward(per_sample_ids, texts), module.global_step).view(len(image_ids), -1)  # (B, K)
@@ -113,6 +119,17 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
     advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)
     loss = self_critical_loss(samples.log_probs, samples.mask, advantage)
     return {"loss": loss, "reward": rewards.mean(), "baseline": baseline.mean(), "sample_length": samples.mask.sum(1).mean()}
+
+
+def _candidates(decoder: CaptionDecoder, features: torch.Tensor, config: CaptionTrainingConfig) -> Samples:
+    """K candidates per image from the configured source, with the decoder's dropout on or off as configured (its
+    mode is restored after)."""
+    was_training = decoder.training
+    decoder.train(was_training and config.scst_dropout)
+    try:
+        return CANDIDATES.get(config.scst_candidates)(decoder, features, config.scst_samples, config.scst_max_len)
+    finally:
+        decoder.train(was_training)
 
 
 def check_rewards(rewards: torch.Tensor, step: int) -> torch.Tensor:
