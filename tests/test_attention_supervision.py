@@ -12,6 +12,7 @@ from captioner.data.collate import collate, stack_grounding
 from captioner.data.shapes import SHAPES
 from captioner.errors import CaptionerError
 from captioner.grid import GridGeometry
+from captioner.inference import Captioner
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.losses import caption_loss, grounding_loss
 from captioner.text import Vocabulary
@@ -98,8 +99,14 @@ def test_training_with_supervision_logs_the_grounding_term(shapes, tmp_path):
     assert result.model_path.is_file() and result.metrics["train/grounding"] > 0
     with pytest.raises(CaptionerError, match="attention_supervision needs boxes"):
         train(tiny_caption_config(shapes, tmp_path / "none", "model.attention_supervision=1.0"))
-    with pytest.raises(CaptionerError, match="applies to cross-entropy training"):  # SCST has no teacher-forced maps
-        train(tiny_caption_config(shapes, tmp_path / "scst", f"data.train_boxes={shapes / 'instances_train.json'}",
-                                  "model.attention_supervision=1.0", "training.objective=scst", f"training.init_from={result.model_path}"))
     with pytest.raises(CaptionerError, match="is not in the captions file"):  # val boxes for the train captions
         train(tiny_caption_config(shapes, tmp_path / "val", f"data.train_boxes={shapes / 'instances_val.json'}"))
+
+
+def test_self_critical_training_supervises_the_references_maps_with_a_weight_of_its_own(shapes, tmp_path):
+    xe = train(tiny_caption_config(shapes, tmp_path / "xe", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"))
+    scst = train(tiny_caption_config(shapes, tmp_path / "scst", f"data.train_boxes={shapes / 'instances_train.json'}",
+                                     "model.attention_supervision=0.5", "training.objective=scst", f"training.init_from={xe.model_path}",
+                                     "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"))
+    assert scst.metrics["train/grounding"] > 0 and "train/reward" in scst.metrics
+    assert Captioner.load(scst.model_path).decoder.config.attention_supervision == 0.5  # the new run's weight, kept

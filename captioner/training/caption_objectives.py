@@ -9,7 +9,7 @@ import torch
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD, Vector
 from captioner.models.decoding import generate
-from captioner.models.losses import caption_loss
+from captioner.models.losses import caption_loss, grounding_loss
 from captioner.models.caption_decoder import CaptionDecoder
 from captioner.models.self_critical import BASELINES, CANDIDATES, Samples, self_critical_loss
 from captioner.registry import Registry
@@ -103,7 +103,8 @@ def cross_entropy_step(module, batch: dict, features: torch.Tensor) -> dict[str,
 @OBJECTIVES.register("scst")
 def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
     """K candidates per image (samples or beam hypotheses), rewarded by CIDEr-D (<end> counts as a word), against the
-    configured baseline."""
+    configured baseline. With data.train_boxes and model.attention_supervision λ, the grounding loss of the
+    references' teacher-forced maps joins in, as in cross-entropy training (generated words have no boxes)."""
     config: CaptionTrainingConfig = module.training_config
     image_ids = batch["image_ids"].tolist()
     samples = _candidates(module.decoder, features, config)
@@ -117,8 +118,20 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
 
     baseline = BASELINES.get(config.scst_baseline)(rewards, greedy_rewards)  # (B, K)
     advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)
-    loss = self_critical_loss(samples.log_probs, samples.mask, advantage)
-    return {"loss": loss, "reward": rewards.mean(), "baseline": baseline.mean(), "sample_length": samples.mask.sum(1).mean()}
+    terms = {"loss": self_critical_loss(samples.log_probs, samples.mask, advantage), "reward": rewards.mean(),
+             "baseline": baseline.mean(), "sample_length": samples.mask.sum(1).mean()}
+    if "grounding" in batch and module.decoder.config.attention_supervision > 0:
+        terms["grounding"] = reference_grounding_loss(module, batch, features)
+        terms["loss"] = terms["loss"] + module.decoder.config.attention_supervision * terms["grounding"]
+    return terms
+
+
+def reference_grounding_loss(module, batch: dict, features: torch.Tensor) -> torch.Tensor:
+    """λ-free supervised-attention loss (Liu et al. 2017) of the batch's references, teacher-forced."""
+    captions, owners = module.reference_batch(batch["references"])
+    output = module.decoder(features, captions, owners=owners)
+    targets, mask = module.grounding_batch(batch, captions.size(1) - 1)
+    return grounding_loss(output.alphas, targets, mask, module.decoder.config.attention_supervision_loss)
 
 
 def _candidates(decoder: CaptionDecoder, features: torch.Tensor, config: CaptionTrainingConfig) -> Samples:

@@ -1,7 +1,8 @@
 """The `caption` task: builds encoder, vocabulary, decoder, CaptioningModule and DataModule from a RunConfig.
 
 With `training.init_from`, the encoder, decoder and vocabulary come from that model file (self-critical training
-starts from a cross-entropy model this way); the config's `encoder` and `model` sections, when given, must agree.
+starts from a cross-entropy model this way); the config's `encoder` and `model` sections, when given, must agree,
+except for the model's loss weights (`LOSS_WEIGHTS`), which the config sets for the new run.
 """
 
 import dataclasses
@@ -16,12 +17,13 @@ from captioner.training.caption_module import CaptioningModule
 from captioner.training.caption_objectives import CaptionTrainingConfig
 from captioner.training.datamodules import CaptionDataConfig, CaptionDataModule
 
+# Decoder fields that weigh training losses and shape no weight: a run started from a model file may set them anew.
+LOSS_WEIGHTS = ("alpha_c", "penalty_reduction", "attention_supervision", "attention_supervision_loss")
+
 
 def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
     if config.model.attention_supervision > 0 and not config.data.train_boxes:
         raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
-    if config.model.attention_supervision > 0 and config.training.objective != "xe":
-        raise CaptionerError("model.attention_supervision applies to cross-entropy training (training.objective: xe)")
     if config.training.init_from:
         return _from_model_file(config)
     encoder = encoder_from_config(config.encoder)
@@ -36,6 +38,8 @@ def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataMo
     _check_sections_agree(config, start, path)
     datamodule = CaptionDataModule(config.data, start.encoder, vocab=start.vocab)
     _check_vocabulary(config, start.vocab, datamodule, path)
+    if "model" in config.given:
+        start.decoder.config = dataclasses.replace(start.decoder.config, **{f: getattr(config.model, f) for f in LOSS_WEIGHTS})
     encoder_config = start.encoder_config
     return _module(dataclasses.replace(config, encoder=encoder_config), start.encoder.train(), start.decoder.train(), datamodule), datamodule
 
@@ -53,7 +57,7 @@ def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> Non
         _refuse_differences(path, "encoder", {k: (found[k], wanted.get(k)) for k in found})
     if "model" in config.given:
         wanted, found = config.model, start.decoder.config
-        fields = [f.name for f in dataclasses.fields(found) if f.name not in ("vocab_size", "feature_dim")]
+        fields = [f.name for f in dataclasses.fields(found) if f.name not in ("vocab_size", "feature_dim", *LOSS_WEIGHTS)]
         _refuse_differences(path, "model", {k: (getattr(found, k), getattr(wanted, k)) for k in fields})
 
 
