@@ -1,4 +1,9 @@
-"""Additive (Bahdanau) attention over a feature grid, and the soft / hard ways of reading a context from it."""
+"""Additive (Bahdanau) attention over a feature grid, and the soft / hard ways of reading a context from it.
+
+The step-wise functions take the grid once per image and any whole number g of query rows per image, image-major
+(rows i·g … i·g + g − 1 read image i): beam search and SCST sampling run k rows per image without copying the
+grid k times, and each image's grid is read once per step for all of them.
+"""
 
 import torch
 import torch.nn.functional as F
@@ -6,6 +11,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+IN_PLACE = {"tanh": torch.tanh_, "relu": torch.relu_}  # on the freshly computed energy: one (n, L, A) buffer, not two
 
 
 class AdditiveAttention(nn.Module):
@@ -20,6 +26,7 @@ class AdditiveAttention(nn.Module):
         self.feature_proj = nn.Linear(feature_dim, attention_dim)
         self.query_proj = nn.Linear(query_dim, attention_dim, bias=False)
         self.act = ACTIVATIONS[activation]()
+        self.activation = activation
         self.score = nn.Linear(attention_dim, glimpses)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
@@ -33,20 +40,27 @@ class AdditiveAttention(nn.Module):
         return scores.softmax(dim=-1)
 
     def weights(self, projected: torch.Tensor, query_projected: torch.Tensor) -> torch.Tensor:
-        """One glimpse from an already projected query: projected (B, L, A), W_q q (B, A) → α (B, L)."""
-        energy = self.act(projected + query_projected.unsqueeze(1))  # (B, L, A)
-        return F.linear(energy, self.score.weight[:1], self.score.bias[:1]).squeeze(-1).softmax(dim=-1)  # (B, L)
+        """One glimpse from an already projected query: projected (I, L, A), W_q q (I·g, A) → α (I·g, L)."""
+        I, L, A = projected.shape
+        # contiguous: a strided query (a slice of a fused matrix multiply) would make the sum below come out in a
+        # permuted, non-contiguous layout, several times slower to write, activate and score
+        query = query_projected.contiguous().view(I, -1, 1, A)  # (I·g, A) → (I, g, 1, A)
+        energy = IN_PLACE[self.activation](projected.unsqueeze(1) + query)  # (I, g, L, A)
+        scores = F.linear(energy, self.score.weight[:1], self.score.bias[:1])  # (I, g, L, 1)
+        return scores.view(-1, L).softmax(dim=-1)  # (I, g, L, 1) → (I·g, L)
 
 
 def expected_context(features: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Soft attention: z = Σ_i α_i a_i.  features (B, L, C), α (B, L) → (B, C)."""
-    return torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+    """Soft attention: z = Σ_i α_i a_i.  features (I, L, C), α (I·g, L) → (I·g, C)."""
+    I, L, C = features.shape
+    return torch.bmm(alpha.view(I, -1, L), features).view(-1, C)  # (I, g, L) @ (I, L, C) → (I, g, C) → (I·g, C)
 
 
 def located_context(features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
-    """Hard attention: z = a_s.  features (B, L, C), locations (B,) → (B, C)."""
-    index = locations.view(-1, 1, 1).expand(-1, 1, features.size(-1))  # (B, 1, C)
-    return features.gather(1, index).squeeze(1)
+    """Hard attention: z = a_s.  features (I, L, C), locations (I·g,) → (I·g, C)."""
+    I, C = features.size(0), features.size(-1)
+    index = locations.view(I, -1, 1).expand(-1, -1, C)  # (I·g,) → (I, g, C)
+    return features.gather(1, index).view(-1, C)  # (I, g, C) → (I·g, C)
 
 
 def sample_locations(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -234,6 +234,8 @@ class CaptionDecoder(nn.Module):
     def step(self, tokens: torch.Tensor, state: DecoderState, memory: Memory, mode: str | None = None) -> StepOutput:
         """One generation step: previous tokens (B,) → next-word logits (B, V), α (B, L), new state.
 
+        The state may hold g rows per image of the memory (B = g·I, image-major: rows i·g … i·g + g − 1 read
+        image i), as beam search and SCST sampling run them, so each image's grid is neither copied nor read g times.
         `mode` picks how hard attention reads the context (default: the inference mode); soft attention always expects.
         """
         embedded = self.embedding(tokens)  # (B, E)

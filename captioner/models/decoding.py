@@ -173,7 +173,7 @@ class _BeamSearch:
         B, k, features = self.B, self.k, self.features
         memory, state = self.decoder.prepare(features)
         expand = torch.arange(B, device=features.device).repeat_interleave(k)  # (B·k,): image of every beam
-        memory, state = memory.select(expand), state.select(expand)
+        state = state.select(expand)  # the memory stays one per image: each image's k beams are consecutive rows
         tokens = torch.full((B * k,), START_ID, dtype=torch.long, device=features.device)  # (B·k,)
         scores = torch.full((B, k), float("-inf"), device=features.device)  # (B, k)
         scores[:, 0] = 0.0  # only one live beam per image at first: no k copies of one hypothesis
