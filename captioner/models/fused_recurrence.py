@@ -13,14 +13,18 @@ that large are page-faulted in on every call, which cost more than the tanh): th
 energies into one reused buffer and reads them as few times as it can. Every per-step output is written in place
 into packed buffers, so nothing is concatenated.
 
+The captions of one image read one copy of its memory (`Readers`): the contexts of a step are one
+(I, S, L) @ (I, L, D) product over the I images' S caption slots, not B separate products over B copies.
+
 Shapes: B captions in length order, running[t] of them at step t (non-increasing), N = sum(running) real steps,
-packed time-major (step 0's rows, then step 1's, …). D memory width, A attention width, G gate width (0, 1 or D),
-H hidden size; the fused h-side pre-activation is [query (A); gate (G); recurrent gates (4H)].
+packed time-major (step 0's rows, then step 1's, …). I images (I = B without owners), D memory width, A attention
+width, G gate width (0, 1 or D), H hidden size; the fused h-side pre-activation is [query (A); gate (G); gates (4H)].
 """
 
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 
 class Packed(NamedTuple):
@@ -36,14 +40,64 @@ class Packed(NamedTuple):
     h: torch.Tensor  # (N, H) (the output)
 
 
-class SoftAttentionLSTM(torch.autograd.Function):
-    """(word_gates (N, 4H), memory (B, L, D), projected (B, L, A), h0, c0 (B, H), h_weight (A+G+4H, H), h_bias,
-    context_weight (4H, D), score_weight (A,), score_bias (1,), running, G) → hidden states (N, H),
-    gated contexts (N, D), attention (N, L), all packed time-major."""
+class Readers(NamedTuple):
+    """Where each caption reads its image's memory: row owner·S + slot of an (I·S, ·) layout, S = the most
+    captions of one image; without owners (one grid per caption) caption b reads memory[b] directly."""
+
+    memory: torch.Tensor  # (I, L, D)
+    flat: torch.Tensor | None  # (B,) owner·S + slot, captions in length order
+    slots: int  # S
 
     @staticmethod
-    def forward(ctx, word_gates, memory, projected, h0, c0, h_weight, h_bias, context_weight, score_weight, score_bias, running, gate_width):
+    def of(memory: torch.Tensor, owners: torch.Tensor | None) -> "Readers":
+        if owners is None:
+            return Readers(memory, None, 1)
+        one_hot = F.one_hot(owners, memory.size(0))  # (B, I)
+        slot = (one_hot.cumsum(0) * one_hot).sum(1) - 1  # (B,): how many of its image's captions come before it
+        slots = int(slot.max()) + 1
+        return Readers(memory, owners * slots + slot, slots)
+
+    def context(self, alpha: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """z = α · memory into out: α (n, L) → (n, D)."""
+        n, (I, L, D) = alpha.size(0), self.memory.shape
+        if self.flat is None:
+            return torch.bmm(alpha.unsqueeze(1), self.memory[:n], out=out.unsqueeze(1)).squeeze(1)  # (n, 1, L) @ (n, L, D)
+        grouped = alpha.new_zeros(I * self.slots, L).index_copy_(0, self.flat[:n], alpha)  # (I·S, L)
+        z = torch.bmm(grouped.view(I, self.slots, L), self.memory)  # (I, S, L) @ (I, L, D) → (I, S, D)
+        return torch.index_select(z.view(I * self.slots, D), 0, self.flat[:n], out=out)  # (n, D)
+
+    def scores(self, d_context: torch.Tensor) -> torch.Tensor:
+        """memory · dz: the context's gradient back onto α, d_context (n, D) → (n, L)."""
+        n, (I, L, D) = d_context.size(0), self.memory.shape
+        if self.flat is None:
+            return torch.bmm(self.memory[:n], d_context.unsqueeze(2)).squeeze(2)  # (n, L, D) @ (n, D, 1)
+        grouped = d_context.new_zeros(I * self.slots, D).index_copy_(0, self.flat[:n], d_context)  # (I·S, D)
+        back = torch.bmm(grouped.view(I, self.slots, D), self.memory.transpose(1, 2))  # (I, S, D) @ (I, D, L)
+        return back.view(I * self.slots, L).index_select(0, self.flat[:n])  # (I, S, L) → (n, L)
+
+    def memory_gradient(self, alpha: torch.Tensor, d_context: torch.Tensor, running: list[int]) -> torch.Tensor:
+        """dL/d memory = Σ over its captions and steps of α ⊗ dz, one batched product per image: (I, L, D)."""
+        (I, L, D), T, device = self.memory.shape, len(running), alpha.device
+        captions = torch.cat([torch.arange(n, device=device) for n in running])  # (N,) caption of each packed row
+        steps = torch.cat([torch.full((n,), t, device=device) for t, n in enumerate(running)])  # (N,)
+        slot = captions if self.flat is None else self.flat[captions]  # (N,) its row in (I·S)
+        index = slot * T + steps  # (N,) its row in (I·S·T)
+        alphas = alpha.new_zeros(I * self.slots * T, L).index_copy_(0, index, alpha)  # (I·S·T, L)
+        contexts = d_context.new_zeros(I * self.slots * T, D).index_copy_(0, index, d_context)  # (I·S·T, D)
+        return torch.bmm(alphas.view(I, -1, L).transpose(1, 2), contexts.view(I, -1, D))  # (I, L, S·T) @ (I, S·T, D)
+
+
+class SoftAttentionLSTM(torch.autograd.Function):
+    """(word_gates (N, 4H), memory (I, L, D), projected (B, L, A), h0, c0 (B, H), h_weight (A+G+4H, H), h_bias,
+    context_weight (4H, D), score_weight (A,), score_bias (1,), owners (B,) or None, running, G) → hidden states
+    (N, H), gated contexts (N, D), attention (N, L), all packed time-major. `owners`: each caption's image (rows of
+    memory), captions in length order; None: memory has one grid per caption (I = B)."""
+
+    @staticmethod
+    def forward(ctx, word_gates, memory, projected, h0, c0, h_weight, h_bias, context_weight, score_weight, score_bias,
+                owners, running, gate_width):
         A, G, H, N = projected.size(-1), gate_width, h0.size(-1), word_gates.size(0)
+        readers = Readers.of(memory, owners)
         new = word_gates.new_empty
         p = Packed(new(N, A + G + 4 * H), new(N, memory.size(1)), new(N, memory.size(2)), new(N, memory.size(2)),
                    new(N, 4 * H), new(N, H), new(N, H), new(N, H))
@@ -55,12 +109,13 @@ class SoftAttentionLSTM(torch.autograd.Function):
             e = _energy(projected[:n], fused[:, :A], energy[:n])  # (n, L, A)
             alpha = (torch.matmul(e, score_weight) + score_bias).softmax(dim=-1)  # (n, L)
             p.alpha[rows] = alpha
-            context = torch.bmm(alpha.unsqueeze(1), memory[:n], out=p.context[rows].unsqueeze(1)).squeeze(1)  # (n, D)
+            context = readers.context(alpha, p.context[rows])  # (n, D)
             gated = torch.mul(context, fused[:, A : A + G].sigmoid(), out=p.gated[rows]) if G else p.gated[rows].copy_(context)
             acts = torch.addmm(fused[:, A + G :] + word_gates[rows], gated, context_weight.t(), out=p.acts[rows])  # (n, 4H)
             h, c = _lstm_pointwise(acts, c[:n], p.c[rows], p.tanh_c[rows], p.h[rows], H)
             offset += n
         ctx.running, ctx.gate_width, ctx.memory_needs_grad = list(running), G, ctx.needs_input_grad[1]
+        ctx.flat, ctx.slots = readers.flat, readers.slots
         ctx.save_for_backward(memory, projected, h0, c0, h_weight, context_weight, score_weight, *p)
         return p.h, p.gated, p.alpha
 
@@ -68,7 +123,7 @@ class SoftAttentionLSTM(torch.autograd.Function):
     def backward(ctx, grad_h, grad_z, grad_alpha):
         memory, projected, h0, c0, h_weight, context_weight, score_weight, *saved = ctx.saved_tensors
         p = Packed(*saved)
-        G, running = ctx.gate_width, ctx.running
+        G, running, readers = ctx.gate_width, ctx.running, Readers(memory, ctx.flat, ctx.slots)
         (B, L, A), H = projected.shape, h0.size(-1)
         grad_h, grad_z, grad_alpha = (torch.zeros_like(like) if g is None else g for g, like in
                                       ((grad_h, p.h), (grad_z, p.gated), (grad_alpha, p.alpha)))
@@ -86,15 +141,15 @@ class SoftAttentionLSTM(torch.autograd.Function):
             if d_contexts is not None:
                 d_contexts[rows] = d_context
             alpha = p.alpha[rows]
-            d_alpha = grad_alpha[rows] + torch.bmm(memory[:n], d_context.unsqueeze(2)).squeeze(2)  # (n, L, D) @ (n, D, 1)
+            d_alpha = grad_alpha[rows] + readers.scores(d_context)  # (n, L)
             d_score = torch.mul(alpha, d_alpha - (d_alpha * alpha).sum(1, keepdim=True), out=d_scores[rows])  # softmax'
             acc.step(projected[:n], p.fused[rows, :A], d_score, d_fused[rows, :A], score_weight)
             dh[:n] = d_fused[rows] @ h_weight  # (n, H): gradient of h_{t-1}
             dc[:n] = dc_t * p.acts[rows, H : 2 * H]  # through the forget gate
         h_prev = _previous(h0, p.h, running)  # (N, H)
-        d_memory = _memory_gradient(p.alpha, d_contexts, running, B) if d_contexts is not None else None
+        d_memory = readers.memory_gradient(p.alpha, d_contexts, running) if d_contexts is not None else None
         return (d_fused[:, A + G :], d_memory, acc.d_projected(score_weight), dh, dc, d_fused.t() @ h_prev,
-                d_fused.sum(0), d_fused[:, A + G :].t() @ p.gated, acc.d_score_weight, d_scores.sum().view(1), None, None)
+                d_fused.sum(0), d_fused[:, A + G :].t() @ p.gated, acc.d_score_weight, d_scores.sum().view(1), None, None, None)
 
 
 def _energy(projected: torch.Tensor, query: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -167,13 +222,3 @@ def _previous(first: torch.Tensor, packed: torch.Tensor, running: list[int]) -> 
         parts.append(packed[offset : offset + n])
         offset += n_prev
     return torch.cat(parts)  # (N, H)
-
-
-def _memory_gradient(alpha: torch.Tensor, d_context: torch.Tensor, running: list[int], B: int) -> torch.Tensor:
-    """dL/d memory = Σ_t α_t ⊗ dz_t per caption, as one batched matrix multiply over the steps: (B, L, D)."""
-    T, device = len(running), alpha.device
-    rows = torch.cat([torch.arange(n, device=device) for n in running])  # (N,) caption of each packed row
-    steps = torch.cat([torch.full((n,), t, device=device) for t, n in enumerate(running)])  # (N,)
-    alphas = alpha.new_zeros(B, T, alpha.size(1)).index_put_((rows, steps), alpha)  # (B, T, L)
-    contexts = d_context.new_zeros(B, T, d_context.size(1)).index_put_((rows, steps), d_context)  # (B, T, D)
-    return torch.bmm(alphas.transpose(1, 2), contexts)  # (B, L, T) @ (B, T, D)
