@@ -116,8 +116,8 @@ def test_scheduled_sampling_feeds_the_models_own_words_only_when_asked():
     assert not torch.allclose(always.packed_logits[~first_step], forced.packed_logits[~first_step])
 
 
-@pytest.mark.parametrize("shared_grids", [True, False])
-@pytest.mark.parametrize("options", [{}, {"memory_dim": 12}, {"gate": "vector"}, {"gate": None, "deep_output": False}])
+@pytest.mark.parametrize("options, shared_grids", [({}, True), ({"memory_dim": 12}, True), ({"memory_dim": 12}, False),
+                                                   ({"gate": "vector"}, True), ({"gate": None, "deep_output": False}, True)])
 def test_hand_written_backward_matches_autograd(options, shared_grids):
     """The fused loop (one LSTM layer, soft attention) gives autograd's loss and gradients, to float precision,
     whether captions share their image's grid (owners) or each has its own."""
