@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 IN_PLACE = {"tanh": torch.tanh_, "relu": torch.relu_}  # on the freshly computed energy: one (n, L, A) buffer, not two
+BLOCK_BYTES = 1 << 20  # on CPU without autograd, energies are made and scored a block of images at a time (≈ L2)
 
 
 class AdditiveAttention(nn.Module):
@@ -45,9 +46,27 @@ class AdditiveAttention(nn.Module):
         # contiguous: a strided query (a slice of a fused matrix multiply) would make the sum below come out in a
         # permuted, non-contiguous layout, several times slower to write, activate and score
         query = query_projected.contiguous().view(I, -1, 1, A)  # (I·g, A) → (I, g, 1, A)
-        energy = IN_PLACE[self.activation](projected.unsqueeze(1) + query)  # (I, g, L, A)
-        scores = F.linear(energy, self.score.weight[:1], self.score.bias[:1])  # (I, g, L, 1)
-        return scores.view(-1, L).softmax(dim=-1)  # (I, g, L, 1) → (I·g, L)
+        weight, bias = self.score.weight[:1], self.score.bias[:1]
+        differentiable = torch.is_grad_enabled() and (projected.requires_grad or query.requires_grad)
+        if differentiable or projected.device.type != "cpu":
+            energy = IN_PLACE[self.activation](projected.unsqueeze(1) + query)  # (I, g, L, A)
+            return F.linear(energy, weight, bias).view(-1, L).softmax(dim=-1)  # (I, g, L, 1) → (I·g, L)
+        return self._scores_in_blocks(projected, query, weight, bias).view(-1, L).softmax(dim=-1)  # (I·g, L)
+
+    def _scores_in_blocks(self, projected: torch.Tensor, query: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The energies of a beam batch are tens of MB per step: writing them out and reading them back twice cost
+        more than the tanh. Here a few images' energies at a time go into one small buffer and are scored while
+        still in cache (the same arithmetic, value for value). projected (I, L, A), query (I, g, 1, A) → (I, g, L, 1)."""
+        (I, L, A), g = projected.shape, query.size(1)
+        block = max(1, BLOCK_BYTES // (g * L * A * projected.element_size()))
+        buffer = projected.new_empty(min(block, I), g, L, A)
+        scores = projected.new_empty(I, g, L, 1)
+        for start in range(0, I, block):
+            stop = min(start + block, I)
+            energy = torch.add(projected[start:stop].unsqueeze(1), query[start:stop], out=buffer[: stop - start])
+            energy = IN_PLACE[self.activation](energy).view(-1, A)  # (b, g, L, A) → (b·g·L, A)
+            torch.addmm(bias, energy, weight.t(), out=scores[start:stop].view(-1, 1))
+        return scores
 
 
 def expected_context(features: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
