@@ -140,7 +140,7 @@ class CaptionDecoder(nn.Module):
         self.config = cfg = config
         C, H, E = cfg.feature_dim, cfg.hidden_dim, cfg.embed_dim
         D = cfg.memory_dim or C
-        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
+        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
         self.embedding = nn.Embedding(cfg.vocab_size, E, padding_idx=0)
         self.init_h = nn.Linear(C, cfg.num_layers * H)
         self.init_c = nn.Linear(C, cfg.num_layers * H)

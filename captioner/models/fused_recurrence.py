@@ -9,9 +9,9 @@ checks it against the autograd loop.
 
 Memory traffic, not arithmetic, is what the attention costs: its energies tanh(W_a a + W_q h) are (n, L, A) per
 step, hundreds of MB over a batch at a 14×14 grid. They are not kept for the backward (freshly allocated blocks
-that large are page-faulted in on every call, which cost more than the tanh): the backward recomputes each step's
-energies into one reused buffer and reads them as few times as it can. Every per-step output is written in place
-into packed buffers, so nothing is concatenated.
+that large are page-faulted in on every call, which cost more than the tanh): the backward recomputes them. On
+CPU both passes make them a few captions at a time (`BLOCK_BYTES`, about L2) in one small buffer, and use each
+block while it is in cache. Every per-step output is written in place into packed buffers: nothing is concatenated.
 
 The captions of one image read one copy of its memory (`Readers`): the contexts of a step are one
 (I, S, L) @ (I, L, D) product over the I images' S caption slots, not B separate products over B copies.
@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from captioner.models.attention import BLOCK_BYTES
 
 
 class Packed(NamedTuple):
@@ -101,13 +103,12 @@ class SoftAttentionLSTM(torch.autograd.Function):
         new = word_gates.new_empty
         p = Packed(new(N, A + G + 4 * H), new(N, memory.size(1)), new(N, memory.size(2)), new(N, memory.size(2)),
                    new(N, 4 * H), new(N, H), new(N, H), new(N, H))
-        energy = projected.new_empty(projected.shape)  # (B, L, A), reused by every step
+        energy = _block_buffer(projected)  # (rows of a block, L, A), reused by every block of every step
         h, c, offset = h0, c0, 0
         for n in running:
             rows = slice(offset, offset + n)
             fused = torch.addmm(h_bias, h[:n], h_weight.t(), out=p.fused[rows])  # (n, A + G + 4H): reads h_{t-1}
-            e = _energy(projected[:n], fused[:, :A], energy[:n])  # (n, L, A)
-            alpha = (torch.matmul(e, score_weight) + score_bias).softmax(dim=-1)  # (n, L)
+            alpha = torch.softmax(_scores(projected[:n], fused[:, :A], score_weight, energy) + score_bias, dim=-1)  # (n, L)
             p.alpha[rows] = alpha
             context = readers.context(alpha, p.context[rows])  # (n, D)
             gated = torch.mul(context, fused[:, A : A + G].sigmoid(), out=p.gated[rows]) if G else p.gated[rows].copy_(context)
@@ -157,6 +158,28 @@ def _energy(projected: torch.Tensor, query: torch.Tensor, out: torch.Tensor) -> 
     return torch.add(projected, query.unsqueeze(1), out=out).tanh_()
 
 
+def _blocks(projected: torch.Tensor) -> list[tuple[int, int]]:
+    """Row ranges of about BLOCK_BYTES of energies each (CPU); one range elsewhere (a GPU wants few, large kernels)."""
+    n, L, A = projected.shape
+    block = max(1, BLOCK_BYTES // (L * A * projected.element_size())) if projected.device.type == "cpu" else n
+    return [(start, min(start + block, n)) for start in range(0, n, block)]
+
+
+def _block_buffer(projected: torch.Tensor) -> torch.Tensor:
+    _, stop = _blocks(projected)[0]
+    return projected.new_empty(stop, *projected.shape[1:])  # (block rows, L, A)
+
+
+def _scores(projected: torch.Tensor, query: torch.Tensor, score_weight: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """w · tanh(W_a a + W_q h) without the bias, block by block: projected (n, L, A), query (n, A) → (n, L)."""
+    n, L, A = projected.shape
+    scores = projected.new_empty(n, L)
+    for start, stop in _blocks(projected):
+        e = _energy(projected[start:stop], query[start:stop], buffer[: stop - start])  # (b, L, A)
+        torch.mv(e.view(-1, A), score_weight, out=scores[start:stop].view(-1))  # (b·L, A) @ (A,)
+    return scores
+
+
 def _lstm_pointwise(acts, c_prev, c_out, tanh_c_out, h_out, H) -> tuple[torch.Tensor, torch.Tensor]:
     """Gate pre-activations (n, 4H) → activations in place; c_t, tanh c_t and h_t into their packed rows."""
     acts[:, : 2 * H].sigmoid_()  # input and forget gates
@@ -196,19 +219,22 @@ class _Accumulators:
     d_projected = w ⊙ (Σ_t d_score_t − Σ_t d_score_t ⊙ e_t²), d_query = w ⊙ (Σ_l d_score − Σ_l d_score ⊙ e²)."""
 
     def __init__(self, projected: torch.Tensor, A: int) -> None:
-        self.energy = torch.empty_like(projected)  # (B, L, A), reused by every step
+        self.energy = _block_buffer(projected)  # (block rows, L, A), reused by every block of every step
         self.score_sum = projected.new_zeros(projected.shape[:2])  # (B, L): Σ_t d_score_t
         self.squared = torch.zeros_like(projected)  # (B, L, A): Σ_t d_score_t ⊙ e_t²
         self.d_score_weight = projected.new_zeros(A)  # Σ d_score · e
 
     def step(self, projected, query, d_score, d_query_out, score_weight) -> None:
         n, L, A = projected.shape
-        e = _energy(projected, query, self.energy[:n])  # recomputed: (n, L, A)
-        self.d_score_weight.addmv_(e.view(n * L, A).t(), d_score.reshape(n * L))  # (A, n·L) @ (n·L,)
-        e.mul_(e)  # now e²
         self.score_sum[:n] += d_score
-        self.squared[:n].addcmul_(d_score.unsqueeze(2), e)
-        weighted = torch.bmm(d_score.unsqueeze(1), e).squeeze(1)  # (n, 1, L) @ (n, L, A) → (n, A)
+        weighted = projected.new_empty(n, A)  # Σ_l d_score ⊙ e²
+        for start, stop in _blocks(projected):
+            rows, scores = slice(start, stop), d_score[start:stop]  # (b, L)
+            e = _energy(projected[rows], query[rows], self.energy[: stop - start])  # recomputed: (b, L, A)
+            self.d_score_weight.addmv_(e.view(-1, A).t(), scores.reshape(-1))  # (A, b·L) @ (b·L,)
+            e.mul_(e)  # now e²
+            self.squared[rows].addcmul_(scores.unsqueeze(2), e)
+            torch.bmm(scores.unsqueeze(1), e, out=weighted[rows].unsqueeze(1))  # (b, 1, L) @ (b, L, A) → (b, 1, A)
         torch.mul(d_score.sum(1, keepdim=True) - weighted, score_weight, out=d_query_out)
 
     def d_projected(self, score_weight: torch.Tensor) -> torch.Tensor:
