@@ -116,17 +116,20 @@ def test_scheduled_sampling_feeds_the_models_own_words_only_when_asked():
     assert not torch.allclose(always.packed_logits[~first_step], forced.packed_logits[~first_step])
 
 
-@pytest.mark.parametrize("options", [{}, {"memory_dim": 12}, {"gate": "vector"}, {"gate": None, "deep_output": False}])
-def test_hand_written_backward_matches_autograd(options):
-    """The fused loop (one LSTM layer, soft attention) gives autograd's loss and gradients, to float precision."""
+@pytest.mark.parametrize("options, shared_grids", [({}, True), ({"memory_dim": 12}, True), ({"memory_dim": 12}, False),
+                                                   ({"gate": "vector"}, True), ({"gate": None, "deep_output": False}, True)])
+def test_hand_written_backward_matches_autograd(options, shared_grids):
+    """The fused loop (one LSTM layer, soft attention) gives autograd's loss and gradients, to float precision,
+    whether captions share their image's grid (owners) or each has its own."""
     torch.manual_seed(0)
     decoder = tiny_decoder(**options).double()
     images, owners = torch.randn(2, 9, 16, dtype=torch.float64), torch.tensor([0, 1, 0])
+    features, owners = (images, owners) if shared_grids else (images[owners], None)
 
     def gradients(fused: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         decoder.zero_grad()
         decoder._fused_loop_applies = lambda mode: fused  # instance attribute: this decoder only
-        loss = caption_loss(decoder, decoder(images, CAPTIONS, owners=owners), CAPTIONS)["loss"]
+        loss = caption_loss(decoder, decoder(features, CAPTIONS, owners=owners), CAPTIONS)["loss"]
         loss.backward()
         return loss.detach(), {name: p.grad.clone() for name, p in decoder.named_parameters() if p.grad is not None}
 

@@ -1,4 +1,9 @@
-"""Additive (Bahdanau) attention over a feature grid, and the soft / hard ways of reading a context from it."""
+"""Additive (Bahdanau) attention over a feature grid, and the soft / hard ways of reading a context from it.
+
+The step-wise functions take the grid once per image and any whole number g of query rows per image, image-major
+(rows i·g … i·g + g − 1 read image i): beam search and SCST sampling run k rows per image without copying the
+grid k times, and each image's grid is read once per step for all of them.
+"""
 
 import torch
 import torch.nn.functional as F
@@ -6,6 +11,8 @@ from torch import nn
 from torch.distributions import Categorical
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+IN_PLACE = {"tanh": torch.tanh_, "relu": torch.relu_}  # on the freshly computed energy: one (n, L, A) buffer, not two
+BLOCK_BYTES = 1 << 20  # on CPU without autograd, energies are made and scored a block of images at a time (≈ L2)
 
 
 class AdditiveAttention(nn.Module):
@@ -20,6 +27,7 @@ class AdditiveAttention(nn.Module):
         self.feature_proj = nn.Linear(feature_dim, attention_dim)
         self.query_proj = nn.Linear(query_dim, attention_dim, bias=False)
         self.act = ACTIVATIONS[activation]()
+        self.activation = activation
         self.score = nn.Linear(attention_dim, glimpses)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
@@ -33,20 +41,45 @@ class AdditiveAttention(nn.Module):
         return scores.softmax(dim=-1)
 
     def weights(self, projected: torch.Tensor, query_projected: torch.Tensor) -> torch.Tensor:
-        """One glimpse from an already projected query: projected (B, L, A), W_q q (B, A) → α (B, L)."""
-        energy = self.act(projected + query_projected.unsqueeze(1))  # (B, L, A)
-        return F.linear(energy, self.score.weight[:1], self.score.bias[:1]).squeeze(-1).softmax(dim=-1)  # (B, L)
+        """One glimpse from an already projected query: projected (I, L, A), W_q q (I·g, A) → α (I·g, L)."""
+        I, L, A = projected.shape
+        # contiguous: a strided query (a slice of a fused matrix multiply) would make the sum below come out in a
+        # permuted, non-contiguous layout, several times slower to write, activate and score
+        query = query_projected.contiguous().view(I, -1, 1, A)  # (I·g, A) → (I, g, 1, A)
+        weight, bias = self.score.weight[:1], self.score.bias[:1]
+        differentiable = torch.is_grad_enabled() and (projected.requires_grad or query.requires_grad)
+        if differentiable or projected.device.type != "cpu":
+            energy = IN_PLACE[self.activation](projected.unsqueeze(1) + query)  # (I, g, L, A)
+            return F.linear(energy, weight, bias).view(-1, L).softmax(dim=-1)  # (I, g, L, 1) → (I·g, L)
+        return self._scores_in_blocks(projected, query, weight, bias).view(-1, L).softmax(dim=-1)  # (I·g, L)
+
+    def _scores_in_blocks(self, projected: torch.Tensor, query: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The energies of a beam batch are tens of MB per step: writing them out and reading them back twice cost
+        more than the tanh. Here a few images' energies at a time go into one small buffer and are scored while
+        still in cache (the same arithmetic, value for value). projected (I, L, A), query (I, g, 1, A) → (I, g, L, 1)."""
+        (I, L, A), g = projected.shape, query.size(1)
+        block = max(1, BLOCK_BYTES // (g * L * A * projected.element_size()))
+        buffer = projected.new_empty(min(block, I), g, L, A)
+        scores = projected.new_empty(I, g, L, 1)
+        for start in range(0, I, block):
+            stop = min(start + block, I)
+            energy = torch.add(projected[start:stop].unsqueeze(1), query[start:stop], out=buffer[: stop - start])
+            energy = IN_PLACE[self.activation](energy).view(-1, A)  # (b, g, L, A) → (b·g·L, A)
+            torch.addmm(bias, energy, weight.t(), out=scores[start:stop].view(-1, 1))
+        return scores
 
 
 def expected_context(features: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Soft attention: z = Σ_i α_i a_i.  features (B, L, C), α (B, L) → (B, C)."""
-    return torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+    """Soft attention: z = Σ_i α_i a_i.  features (I, L, C), α (I·g, L) → (I·g, C)."""
+    I, L, C = features.shape
+    return torch.bmm(alpha.view(I, -1, L), features).view(-1, C)  # (I, g, L) @ (I, L, C) → (I, g, C) → (I·g, C)
 
 
 def located_context(features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
-    """Hard attention: z = a_s.  features (B, L, C), locations (B,) → (B, C)."""
-    index = locations.view(-1, 1, 1).expand(-1, 1, features.size(-1))  # (B, 1, C)
-    return features.gather(1, index).squeeze(1)
+    """Hard attention: z = a_s.  features (I, L, C), locations (I·g,) → (I·g, C)."""
+    I, C = features.size(0), features.size(-1)
+    index = locations.view(I, -1, 1).expand(-1, -1, C)  # (I·g,) → (I, g, C)
+    return features.gather(1, index).view(-1, C)  # (I, g, C) → (I·g, C)
 
 
 def sample_locations(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -140,7 +140,7 @@ class CaptionDecoder(nn.Module):
         self.config = cfg = config
         C, H, E = cfg.feature_dim, cfg.hidden_dim, cfg.embed_dim
         D = cfg.memory_dim or C
-        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
+        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
         self.embedding = nn.Embedding(cfg.vocab_size, E, padding_idx=0)
         self.init_h = nn.Linear(C, cfg.num_layers * H)
         self.init_c = nn.Linear(C, cfg.num_layers * H)
@@ -234,6 +234,8 @@ class CaptionDecoder(nn.Module):
     def step(self, tokens: torch.Tensor, state: DecoderState, memory: Memory, mode: str | None = None) -> StepOutput:
         """One generation step: previous tokens (B,) → next-word logits (B, V), α (B, L), new state.
 
+        The state may hold g rows per image of the memory (B = g·I, image-major: rows i·g … i·g + g − 1 read
+        image i), as beam search and SCST sampling run them, so each image's grid is neither copied nor read g times.
         `mode` picks how hard attention reads the context (default: the inference mode); soft attention always expects.
         """
         embedded = self.embedding(tokens)  # (B, E)
@@ -263,27 +265,30 @@ class CaptionDecoder(nn.Module):
             memory, state = self.prepare(features[order])
         else:
             memory, state = self.prepare(features)  # per image
-            memory, state = memory.select(owners[order]), state.select(owners[order])  # (B, …) per caption
+            owners = owners[order]  # (B,) image of each caption, in length order
+            state = state.select(owners)  # (N layers, B, H); the memory stays per image where the loop can read it so
         inputs = captions[order, :-1]  # (B, T)
         B, T = inputs.shape
         running = (lengths.unsqueeze(0) > torch.arange(T, device=lengths.device).unsqueeze(1)).sum(1).tolist()  # (T,)
         running = [n for n in running if n > 0]
         mode = self._training_context_mode()
         if sample_prob > 0 and self.training:
-            steps = self._scheduled_sampling_loop(inputs, running, memory, state, mode, sample_prob)
+            per_caption = memory.select(owners) if owners is not None else memory
+            steps = self._scheduled_sampling_loop(inputs, running, per_caption, state, mode, sample_prob)
         else:
-            steps = self._teacher_forced_loop(inputs, running, memory, state, mode)
+            steps = self._teacher_forced_loop(inputs, running, memory, state, owners, mode)
         return self._output(steps, order, running, B, T)
 
-    def _teacher_forced_loop(self, inputs, running, memory, state, mode) -> dict[str, torch.Tensor | None]:
+    def _teacher_forced_loop(self, inputs, running, memory, state, owners, mode) -> dict[str, torch.Tensor | None]:
         """Packed time-major outputs of every real step: h (N, H), context (N, D), alpha (N, L), logits (N, V)."""
         tokens = torch.cat([inputs[:n, t] for t, n in enumerate(running)])  # (N,) input words, packed time-major
         embedded = self.embedding(tokens)  # (N, E)
         word_gates = self.word_gates(embedded, memory.weights)  # (N, gates): one matrix multiply for all steps
         if self._fused_loop_applies(mode):
-            steps = self._fused_loop(word_gates, running, memory, state)
+            steps = self._fused_loop(word_gates, running, memory, state, owners)
         else:
-            steps = self._autograd_loop(word_gates.split(running), running, memory, state, mode)
+            per_caption = memory.select(owners) if owners is not None else memory
+            steps = self._autograd_loop(word_gates.split(running), running, per_caption, state, mode)
         steps["logits"] = self._logits(embedded, steps.pop("h"), steps.pop("context"))  # (N, V)
         return steps
 
@@ -292,13 +297,16 @@ class CaptionDecoder(nn.Module):
         cfg = self.config
         return mode == "expect" and cfg.cell == "lstm" and cfg.num_layers == 1 and cfg.attention_activation == "tanh"
 
-    def _fused_loop(self, word_gates, running, memory, state) -> dict[str, torch.Tensor | None]:
+    def _fused_loop(self, word_gates, running, memory, state, owners) -> dict[str, torch.Tensor | None]:
+        """The memory per image (owners given) or per caption; the attention projection per caption, as each
+        caption's step adds its own query to it."""
         w, score = memory.weights, self.attention.score
-        tensors = (word_gates, memory.features, memory.projected, state.h[0], state.c[0], w.h_side, w.h_bias,
+        projected = memory.projected.index_select(0, owners) if owners is not None else memory.projected  # (B, L, A)
+        tensors = (word_gates, memory.features, projected, state.h[0], state.c[0], w.h_side, w.h_bias,
                    w.context_side, score.weight[0], score.bias[:1])
         dtype = torch.float64 if word_gates.dtype == torch.float64 else torch.float32  # under autocast: float32
         with torch.autocast(word_gates.device.type, enabled=False):
-            h, context, alpha = SoftAttentionLSTM.apply(*(t.to(dtype) for t in tensors), running, w.splits[1])
+            h, context, alpha = SoftAttentionLSTM.apply(*(t.to(dtype) for t in tensors), owners, running, w.splits[1])
         return {"h": h, "context": context, "alpha": alpha, "log_prob": None, "entropy": None}
 
     def _autograd_loop(self, word_gates, running, memory, state, mode) -> dict[str, torch.Tensor | None]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from captioner.models.caption_decoder import CaptionDecoder
+from captioner.models.caption_decoder import CaptionDecoder, DecoderState, Memory, StepOutput
 from captioner.registry import Registry
 from captioner.text import Vocabulary
 
@@ -154,11 +154,14 @@ def beam_search(
 class _Hypothesis:
     score: float  # length-normalised: what hypotheses are ranked by
     tokens: list[int] = field(compare=False)  # without <start> and <end>
-    alphas: torch.Tensor = field(compare=False)  # (T, L)
+    path: list[int] = field(compare=False)  # its row at each step, first step first: where its attention maps are
     finished: bool = field(compare=False)
 
 
 class _BeamSearch:
+    """The attention history is kept as each step's maps (B·k, L) and each row's path through the steps' rows,
+    so a step copies a few integers per row, not every row's maps so far; maps are gathered for the results only."""
+
     def __init__(
         self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float, no_repeat: int = 0
     ) -> None:
@@ -168,32 +171,37 @@ class _BeamSearch:
         self.offsets = torch.arange(self.B, device=features.device).unsqueeze(1) * k  # (B, 1): each image's beam 0
         self.hypotheses: list[list[_Hypothesis]] = [[] for _ in range(self.B)]  # finished, per image
         self.done = [False] * self.B
+        self.alphas: list[torch.Tensor] = []  # per step: (B·k, L), the attention of every row at that step
 
     def run(self) -> Generation:
-        B, k, features = self.B, self.k, self.features
-        memory, state = self.decoder.prepare(features)
-        expand = torch.arange(B, device=features.device).repeat_interleave(k)  # (B·k,): image of every beam
-        memory, state = memory.select(expand), state.select(expand)
-        tokens = torch.full((B * k,), START_ID, dtype=torch.long, device=features.device)  # (B·k,)
-        scores = torch.full((B, k), float("-inf"), device=features.device)  # (B, k)
+        B, k, device = self.B, self.k, self.features.device
+        memory, state = self.decoder.prepare(self.features)  # the memory stays one per image (see CaptionDecoder.step)
+        scores = torch.full((B, k), float("-inf"), device=device)  # (B, k)
         scores[:, 0] = 0.0  # only one live beam per image at first: no k copies of one hypothesis
-        words = torch.empty(B * k, 0, dtype=torch.long, device=features.device)  # (B·k, t)
-        alphas = features.new_empty(B * k, 0, features.size(1))  # (B·k, t, L)
+        words = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (B·k, t)
+        paths = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (B·k, t): each row's row at every step
+        out = self._first_step(memory, state)
         for t in range(self.max_len):
-            out = self.decoder.step(tokens, state, memory)
-            alphas = torch.cat([alphas, out.alpha.unsqueeze(1)], dim=1)  # (B·k, t+1, L)
+            self.alphas.append(out.alpha)
             log_probs = out.logits.float().log_softmax(dim=-1)  # (B·k, V): the model's, before any word is banned
             log_probs = block_repeated_ngrams(log_probs, words, self.no_repeat)
             top, beams, chosen = self._candidates(scores, log_probs)  # (B, 2k) each
-            self._collect_finished(top, beams, chosen, words, alphas)
+            self._collect_finished(top, beams, chosen, words, paths)
             scores, beams, chosen = self._survivors(top, beams, chosen)  # (B, k) each
             index = (beams + self.offsets).view(-1)  # (B·k,): global id of each survivor's parent beam
             words = torch.cat([words.index_select(0, index), chosen.view(-1, 1)], dim=1)  # (B·k, t+1)
-            alphas = alphas.index_select(0, index)  # (B·k, t+1, L): attention history follows its beam
-            tokens, state = chosen.view(-1), out.state.select(index)  # (B·k,)
-            if self._all_done(scores, length=t + 1):
+            paths = torch.cat([paths.index_select(0, index), index.view(-1, 1)], dim=1)  # (B·k, t+1)
+            if self._all_done(scores, length=t + 1) or t + 1 == self.max_len:
                 break
-        return self._result(scores, words, alphas)
+            out = self.decoder.step(chosen.view(-1), out.state.select(index), memory)  # survivors' words (B·k,)
+        return self._result(scores, words, paths)
+
+    def _first_step(self, memory: Memory, state: DecoderState) -> StepOutput:
+        """<start> on one row per image (its k beams are all the same empty hypothesis), then copied to the k rows."""
+        device = self.features.device
+        out = self.decoder.step(torch.full((self.B,), START_ID, dtype=torch.long, device=device), state, memory)
+        expand = torch.arange(self.B, device=device).repeat_interleave(self.k)  # (B·k,): image of every beam
+        return StepOutput(out.logits.index_select(0, expand), out.alpha.index_select(0, expand), out.state.select(expand))
 
     def _candidates(self, scores: torch.Tensor, log_probs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The 2k best extensions per image: total log p (B, 2k), parent beam (B, 2k) and word (B, 2k)."""
@@ -203,7 +211,7 @@ class _BeamSearch:
         return top, flat // V, flat % V
 
     def _collect_finished(
-        self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor, words: torch.Tensor, alphas: torch.Tensor
+        self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor, words: torch.Tensor, paths: torch.Tensor
     ) -> None:
         """Candidates within the beam width (rank < k) that emit <end> join their image's finished list."""
         ends = (chosen == END_ID) & torch.isfinite(top)  # (B, 2k)
@@ -213,7 +221,7 @@ class _BeamSearch:
                 continue  # frozen: its best hypothesis is already certain
             beam = image * self.k + int(beams[image, rank])
             score = self._normalise(float(top[image, rank]), words.size(1) + 1)
-            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), alphas[beam], True))
+            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), paths[beam].tolist() + [beam], True))
 
     def _survivors(self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The k best candidates that did not emit <end>, best first: scores, parent beams, words (B, k)."""
@@ -239,7 +247,7 @@ class _BeamSearch:
     def _normalise(self, log_p: float, length: int) -> float:
         return log_p / length**self.length_penalty
 
-    def _result(self, scores: torch.Tensor, words: torch.Tensor, alphas: torch.Tensor) -> Generation:
+    def _result(self, scores: torch.Tensor, words: torch.Tensor, paths: torch.Tensor) -> Generation:
         ranked = []
         for image, hypotheses in enumerate(self.hypotheses):
             if hypotheses:
@@ -247,12 +255,14 @@ class _BeamSearch:
             else:  # no <end> within max_len: the best partial hypothesis (survivors are sorted, beam 0 is best)
                 beam = image * self.k
                 score = self._normalise(float(scores[image, 0]), words.size(1))
-                ranked.append([_Hypothesis(score, words[beam].tolist(), alphas[beam], False)])
+                ranked.append([_Hypothesis(score, words[beam].tolist(), paths[beam].tolist(), False)])
         best = [hypotheses[0] for hypotheses in ranked]
+        history = torch.stack(self.alphas)  # (T, B·k, L)
+        steps = torch.arange(history.size(0), device=history.device)  # (T,)
         return Generation(
             [h.tokens for h in best],
             torch.tensor([h.score for h in best], device=self.features.device),
-            [h.alphas for h in best],
+            [history[steps[: len(h.path)], h.path] for h in best],  # (T_i, L): its row's map at every step
             [h.finished for h in best],
             [[(h.tokens, h.score) for h in hypotheses] for hypotheses in ranked],
         )

@@ -33,13 +33,13 @@ def sample_captions(
 ) -> Samples:
     """Sample `samples` captions per image from the decoder in one (B·K)-row batch; features (B, L, C).
 
-    The grid's memory is computed once per image and repeated for its K samples. The decoder stays in whatever
-    mode the caller set (training: dropout on, as in self-critical.pytorch).
+    The grid's memory is computed once per image and read, not copied, by its K samples (consecutive rows). The
+    decoder stays in whatever mode the caller set (training: dropout on, as in self-critical.pytorch).
     """
     B = features.size(0)
     memory, state = decoder.prepare(features)
     expand = torch.arange(B, device=features.device).repeat_interleave(samples)  # (B·K,) image of every row
-    memory, state = memory.select(expand), state.select(expand)
+    state = state.select(expand)
     tokens = torch.full((B * samples,), Vocabulary.start_id, dtype=torch.long, device=features.device)
     done = torch.zeros(B * samples, dtype=torch.bool, device=features.device)
     words, log_probs, masks = [], [], []
