@@ -103,10 +103,10 @@ def test_training_with_supervision_logs_the_grounding_term(shapes, tmp_path):
         train(tiny_caption_config(shapes, tmp_path / "val", f"data.train_boxes={shapes / 'instances_val.json'}"))
 
 
-def test_self_critical_training_supervises_the_references_maps_with_a_weight_of_its_own(shapes, tmp_path):
+def test_self_critical_training_can_keep_the_references_cross_entropy_and_supervise_their_maps(shapes, tmp_path):
     xe = train(tiny_caption_config(shapes, tmp_path / "xe", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"))
     scst = train(tiny_caption_config(shapes, tmp_path / "scst", f"data.train_boxes={shapes / 'instances_train.json'}",
                                      "model.attention_supervision=0.5", "training.objective=scst", f"training.init_from={xe.model_path}",
-                                     "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"))
-    assert scst.metrics["train/grounding"] > 0 and "train/reward" in scst.metrics
+                                     "training.scst_xe_weight=0.5", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"))
+    assert scst.metrics["train/grounding"] > 0 and scst.metrics["train/nll"] > 0 and "train/reward" in scst.metrics
     assert Captioner.load(scst.model_path).decoder.config.attention_supervision == 0.5  # the new run's weight, kept

@@ -15,10 +15,10 @@ from captioner.text import Vocabulary
 
 
 class Samples(NamedTuple):
-    """K sampled captions per image, image-major: rows i·K … i·K + K − 1 belong to image i."""
+    """K candidate captions per image, image-major: rows i·K … i·K + K − 1 belong to image i."""
 
     tokens: torch.Tensor  # (B·K, T) word ids, <end> included where produced, <pad> after it
-    log_probs: torch.Tensor  # (B·K, T) log p of each chosen word, with gradient
+    log_probs: torch.Tensor  # (B·K, T) log p of each word, with gradient
     mask: torch.Tensor  # (B·K, T) 1 for every generated word, <end> included; 0 after it
 
 

@@ -9,7 +9,7 @@ import torch
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD, Vector
 from captioner.models.decoding import generate
-from captioner.models.losses import caption_loss, grounding_loss
+from captioner.models.losses import caption_loss
 from captioner.models.caption_decoder import CaptionDecoder
 from captioner.models.self_critical import BASELINES, CANDIDATES, Samples, self_critical_loss
 from captioner.registry import Registry
@@ -33,6 +33,7 @@ class CaptionTrainingConfig:
     scst_max_len: int = 16
     scst_candidates: str = "sample"  # sample: K samples (Rennie et al.) | beam: the K best beam hypotheses (Cornia et al. 2020)
     scst_dropout: bool = True  # candidates' log-probs with dropout on (self-critical.pytorch) or off, as at test time
+    scst_xe_weight: float = 0.0  # + this × the references' cross-entropy (a mixed objective, Paulus et al. 2017)
     # validation decoding (the checkpoint is chosen on beam-search CIDEr-D)
     val_beam_size: int = 3
 
@@ -49,6 +50,8 @@ class CaptionTrainingConfig:
             raise ValueError("scst_samples, scst_max_len, val_beam_size and scheduled_sampling_every must be positive")
         if self.scst_baseline == "mean_others" and self.scst_samples < 2:
             raise ValueError("the mean_others baseline needs scst_samples ≥ 2")
+        if self.scst_xe_weight < 0:
+            raise ValueError("scst_xe_weight must be 0 or more")
         if not 0 <= self.scheduled_sampling_max <= 1:
             raise ValueError("scheduled_sampling_max must be in [0, 1]")
 
@@ -103,8 +106,9 @@ def cross_entropy_step(module, batch: dict, features: torch.Tensor) -> dict[str,
 @OBJECTIVES.register("scst")
 def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str, torch.Tensor]:
     """K candidates per image (samples or beam hypotheses), rewarded by CIDEr-D (<end> counts as a word), against the
-    configured baseline. With data.train_boxes and model.attention_supervision λ, the grounding loss of the
-    references' teacher-forced maps joins in, as in cross-entropy training (generated words have no boxes)."""
+    configured baseline. The references' teacher-forced pass joins in when asked: their cross-entropy weighted by
+    training.scst_xe_weight, and with data.train_boxes the grounding loss of their maps (model.attention_supervision),
+    as in cross-entropy training: generated words have no boxes."""
     config: CaptionTrainingConfig = module.training_config
     image_ids = batch["image_ids"].tolist()
     samples = _candidates(module.decoder, features, config)
@@ -120,18 +124,20 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
     advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)
     terms = {"loss": self_critical_loss(samples.log_probs, samples.mask, advantage), "reward": rewards.mean(),
              "baseline": baseline.mean(), "sample_length": samples.mask.sum(1).mean()}
-    if "grounding" in batch and module.decoder.config.attention_supervision > 0:
-        terms["grounding"] = reference_grounding_loss(module, batch, features)
-        terms["loss"] = terms["loss"] + module.decoder.config.attention_supervision * terms["grounding"]
-    return terms
+    return _with_references(module, batch, features, terms)
 
 
-def reference_grounding_loss(module, batch: dict, features: torch.Tensor) -> torch.Tensor:
-    """λ-free supervised-attention loss (Liu et al. 2017) of the batch's references, teacher-forced."""
-    captions, owners = module.reference_batch(batch["references"])
-    output = module.decoder(features, captions, owners=owners)
-    targets, mask = module.grounding_batch(batch, captions.size(1) - 1)
-    return grounding_loss(output.alphas, targets, mask, module.decoder.config.attention_supervision_loss)
+def _with_references(module, batch: dict, features: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add the references' cross-entropy (× scst_xe_weight) and grounding loss (× λ) to SCST's terms, if asked."""
+    xe_weight, cfg = module.training_config.scst_xe_weight, module.decoder.config
+    grounded = "grounding" in batch and cfg.attention_supervision > 0
+    if not (xe_weight > 0 or grounded):
+        return terms
+    reference = cross_entropy_step(module, batch, features)  # nll, penalty and (with boxes) grounding
+    terms["loss"] = terms["loss"] + xe_weight * (reference["nll"] + cfg.alpha_c * reference["penalty"])
+    if grounded:
+        terms["loss"] = terms["loss"] + cfg.attention_supervision * reference["grounding"]
+    return {**terms, **{k: v for k, v in reference.items() if k != "loss"}}
 
 
 def _candidates(decoder: CaptionDecoder, features: torch.Tensor, config: CaptionTrainingConfig) -> Samples:
