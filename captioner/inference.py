@@ -12,8 +12,11 @@ import torch
 from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
 from captioner.data.image_files import ImageFiles, keep_readable
+from captioner.consensus import consensus_tokens
 from captioner.data.images import ImageInput, as_rgb_image
 from captioner.encoders import ImageEncoder
+from captioner.errors import CaptionerError
+from captioner.evaluation.cider import CiderD
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
 from captioner.text import Vocabulary
@@ -41,12 +44,17 @@ class CaptionedFile:
 
 
 class Captioner:
-    """Encoder + decoder + vocabulary, ready to caption. `Captioner.load()` with no path loads the shipped model."""
+    """Encoder + decoder + vocabulary, ready to caption. `Captioner.load()` with no path loads the shipped model.
 
-    def __init__(self, encoder: ImageEncoder, decoder: CaptionDecoder, vocab: Vocabulary, encoder_config: EncoderConfig, meta: dict | None = None) -> None:
+    `consensus` (CIDEr-D with the training references' document frequencies, kept in model files that
+    `captioner train` writes) lets `consensus=True` pick consensus captions (captioner.consensus)."""
+
+    def __init__(self, encoder: ImageEncoder, decoder: CaptionDecoder, vocab: Vocabulary, encoder_config: EncoderConfig,
+                 meta: dict | None = None, consensus: CiderD | None = None) -> None:
         self.encoder, self.decoder, self.vocab = encoder.eval(), decoder.eval(), vocab
         self.encoder_config = encoder_config
         self.meta = meta or {}
+        self.consensus = consensus
 
     @property
     def device(self) -> torch.device:
@@ -69,6 +77,7 @@ class Captioner:
             "decoder_state": half_state(self.decoder.state_dict()),
             "vocab": self.vocab.itos,
             "meta": self.meta,
+            **({"document_frequencies": self.consensus.to_table()} if self.consensus is not None else {}),
         }
         return save_model_file(path, "caption", payload, force=force)
 
@@ -83,13 +92,13 @@ class Captioner:
             raise_mismatch(path, decoder_config, len(vocab), encoder)
         decoder = CaptionDecoder(decoder_config)
         load_state_checked(decoder, payload["decoder_state"], "decoder", path)
-        return cls(encoder, decoder, vocab, encoder_config, payload.get("meta")).to(device)
+        table = payload.get("document_frequencies")
+        consensus = CiderD.from_table(table) if table is not None else None
+        return cls(encoder, decoder, vocab, encoder_config, payload.get("meta"), consensus).to(device)
 
     def use_hard_inference(self, mode: str) -> "Captioner":
         """Hard-attention models: read the context at the most likely location (`argmax`, the default) or as the
         expected context over all locations (`expectation`, the paper's alternative)."""
-        from captioner.errors import CaptionerError
-
         if self.decoder.config.attention != "hard":
             raise CaptionerError(f"hard inference '{mode}' applies to hard-attention models; this one uses soft attention")
         try:
@@ -106,14 +115,16 @@ class Captioner:
         max_len: int = 20,
         batch_size: int = 16,
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
+        consensus: bool = False,
     ) -> list[Caption]:
         """Caption images: paths, PIL images, numpy arrays (H, W, 3) uint8 or tensors (3, H, W), uint8 or float in
-        [0, 1]. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats. An unreadable image
-        raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
+        [0, 1]. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats; consensus=True picks
+        consensus captions instead (beam_size is then unused). An unreadable image raises CaptionerError naming it
+        (`caption_iter` reports it and goes on)."""
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
             grid = self.encode_images(images[start : start + batch_size], first=start)  # (b, L, C)
-            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size)
+            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size, consensus)
         return results
 
     def caption_iter(
@@ -124,6 +135,7 @@ class Captioner:
         max_len: int = 20,
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
         num_workers: int = 0,
+        consensus: bool = False,
     ) -> Iterator[CaptionedFile]:
         """Caption image files, yielding each result in input order as soon as its batch is done.
 
@@ -139,7 +151,7 @@ class Captioner:
                             collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
         batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
         encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
-        options = (beam_size, max_len, no_repeat_ngram_size)
+        options = (beam_size, max_len, no_repeat_ngram_size, consensus)
         decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")
         for results in decoded:
             for index, caption, error in results:
@@ -170,9 +182,12 @@ class Captioner:
 
     @torch.no_grad()
     def caption_features(
-        self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE
+        self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
+        consensus: bool = False,
     ) -> list[Caption]:
         """Grid features (B, L, C) → captions (skips the encoder; used with feature caches)."""
+        if consensus:
+            return self._consensus_captions(features.to(self.device).float(), max_len, no_repeat_ngram_size)
         strategy = {"strategy": "beam", "beam_size": beam_size} if beam_size > 1 else {"strategy": "greedy"}
         with self._autocast():
             out = generate(self.decoder, features.to(self.device).float(), max_len=max_len,
@@ -185,6 +200,24 @@ class Captioner:
             captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score, texts))
         return captions
 
+    def _consensus_captions(self, features: torch.Tensor, max_len: int, no_repeat_ngram_size: int) -> list[Caption]:
+        """Consensus captions of features (B, L, C), each with its words' attention maps and its length-normalised
+        log-probability, from one teacher-forced pass over the chosen captions."""
+        if self.consensus is None:
+            raise CaptionerError("consensus captions need the training captions' statistics, which this model file "
+                                 "lacks (files written by `captioner train` carry them)")
+        with self._autocast():
+            chosen = consensus_tokens(self.decoder, features, self.vocab, self.consensus, max_len, no_repeat_ngram_size)
+            rows = [torch.tensor([Vocabulary.start_id, *t, *([Vocabulary.end_id] if f else [])]) for t, f in chosen]
+            captions = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True).to(self.device)  # (B, T+1)
+            log_probs, alphas = self.decoder.score_captions(features, captions)  # (B, T), (B, T, L)
+        results = []
+        for (tokens, _), row, maps, steps in zip(chosen, log_probs, alphas, (captions[:, 1:] != 0).sum(1).tolist()):
+            words = self.vocab.decode_tokens(tokens)
+            score = float(row.sum()) / max(steps, 1)  # normalised as beam search ranks: per word, <end> included
+            results.append(Caption(" ".join(words), words, maps[:steps].float().cpu().numpy(), score, [(" ".join(words), score)]))
+        return results
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         """bfloat16 mixed precision on CUDA; nothing changes on CPU (or MPS)."""
         if self.device.type == "cuda":
@@ -193,8 +226,6 @@ class Captioner:
 
 
 def raise_mismatch(path: Path, config: DecoderConfig, vocab_size: int, encoder: ImageEncoder) -> None:
-    from captioner.errors import CaptionerError
-
     raise CaptionerError(
         f"{path}: inconsistent checkpoint: decoder expects vocabulary {config.vocab_size} / features {config.feature_dim}, "
         f"file has vocabulary {vocab_size} and encoder {encoder.name} gives {encoder.channels} channels"

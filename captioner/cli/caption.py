@@ -39,12 +39,15 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
     parser.add_argument("--no-repeat-ngram-size", type=non_negative_int, metavar="N",
                         help="never repeat a word N-gram within a caption; 0 allows repeats (default 3)")
+    parser.add_argument("--consensus", action="store_true",
+                        help="the consensus caption: of 5 beam hypotheses and 10 samples, the one the others agree with "
+                             "most by CIDEr-D (replaces --beam; slower)")
     add_hard_inference_argument(parser)
 
 
 def decoding_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of Captioner.caption / caption_features that the options above set."""
-    options = {"beam_size": args.beam, "max_len": args.max_len}
+    options = {"beam_size": args.beam, "max_len": args.max_len, "consensus": args.consensus}
     if args.no_repeat_ngram_size is not None:
         options["no_repeat_ngram_size"] = args.no_repeat_ngram_size
     return options

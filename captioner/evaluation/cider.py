@@ -66,13 +66,32 @@ class CiderD:
     def score(self, candidate: str, refs: Sequence[Vector]) -> float:
         """CIDEr-D of one candidate against one image's reference vectors."""
         hyp = self.vector(candidate)
+        return sum(self.similarity(hyp, ref) for ref in refs) / len(refs)
+
+    def similarity(self, hyp: Vector, ref: Vector) -> float:
+        """CIDEr-D of a candidate's vector against a single reference's: clipped, length-penalised, × 10."""
+        penalty = math.exp(-((hyp.length - ref.length) ** 2) / (2 * self.sigma**2))
         total = 0.0
-        for ref in refs:
-            penalty = math.exp(-((hyp.length - ref.length) ** 2) / (2 * self.sigma**2))
-            for h, r, nh, nr in zip(hyp.weights, ref.weights, hyp.norms, ref.norms):
-                dot = sum(min(w, r.get(g, 0.0)) * r.get(g, 0.0) for g, w in h.items())
-                total += (dot / (nh * nr) if nh and nr else dot) * penalty
-        return total / self.n / len(refs) * 10.0
+        for h, r, nh, nr in zip(hyp.weights, ref.weights, hyp.norms, ref.norms):
+            dot = sum(min(w, r.get(g, 0.0)) * r.get(g, 0.0) for g, w in h.items())
+            total += (dot / (nh * nr) if nh and nr else dot) * penalty
+        return total / self.n * 10.0
+
+    def to_table(self) -> dict:
+        """The document frequencies as plain data (for a model file). N-grams used by one image only are left out:
+        their weight is that of an unseen n-gram (df is read as max(1, df)), so the table scores identically."""
+        kept = {" ".join(gram): df for gram, df in self.df.items() if df > 1}
+        return {"images": round(math.exp(self.log_images)), "ngrams": list(kept), "counts": list(kept.values()),
+                "n": self.n, "sigma": self.sigma}
+
+    @classmethod
+    def from_table(cls, table: Mapping) -> "CiderD":
+        """The scorer `to_table` describes."""
+        scorer = cls.__new__(cls)
+        scorer.n, scorer.sigma = int(table["n"]), float(table["sigma"])
+        scorer.df = Counter({tuple(gram.split()): int(df) for gram, df in zip(table["ngrams"], table["counts"])})
+        scorer.log_images = math.log(float(table["images"]))
+        return scorer
 
     def scores(self, candidates: Sequence[str], refs: Sequence[Sequence[Vector]]) -> np.ndarray:
         """One score per candidate, each against its own image's reference vectors."""

@@ -245,6 +245,18 @@ class CaptionDecoder(nn.Module):
         logits[:, list(NEVER_GENERATED)] = float("-inf")  # (B, V)
         return StepOutput(logits, alpha, state)
 
+    def score_captions(
+        self, features: torch.Tensor, captions: torch.Tensor, owners: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p of each word of given captions (R, T+1) = <start> … [<end>] <pad>… under the generation policy (the
+        words generation never emits are out of the softmax), and the attention map of each: (R, T), (R, T, L), zero
+        at padded steps. One teacher-forced pass; features and owners as in `forward`."""
+        output = self(features, captions, owners=owners)
+        logits = output.packed_logits.index_fill(1, self._never_generated(), float("-inf"))  # (N, V)
+        targets = captions[:, 1:]  # (R, T)
+        picked = logits.log_softmax(-1).gather(1, targets[output.rows, output.steps].unsqueeze(1)).squeeze(1)  # (N,)
+        return picked.new_zeros(targets.shape).index_put((output.rows, output.steps), picked), output.alphas
+
     def _never_generated(self) -> torch.Tensor:
         return torch.tensor(NEVER_GENERATED, device=self.out.weight.device)
 

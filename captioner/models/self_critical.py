@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 
-from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder
+from captioner.models.caption_decoder import CaptionDecoder
 from captioner.models.decoding import beam_search
 from captioner.registry import Registry
 from captioner.text import Vocabulary
@@ -78,13 +78,10 @@ def beam_candidates(decoder: CaptionDecoder, features: torch.Tensor, samples: in
 
 
 def teacher_forced_log_probs(decoder: CaptionDecoder, features: torch.Tensor, captions: torch.Tensor, owners: torch.Tensor) -> Samples:
-    """log p of each word of given captions (R, T+1) = <start> … [<end>] <pad>…, under the generation policy (the
-    words generation never emits are excluded from the softmax); features (B, L, C), owners (R,) their image."""
-    output = decoder(features, captions, owners=owners)
-    logits = output.packed_logits.index_fill(1, torch.tensor(NEVER_GENERATED, device=captions.device), float("-inf"))  # (N, V)
+    """Given captions (R, T+1) = <start> … [<end>] <pad>… as candidates, with their words' log p under the generation
+    policy; features (B, L, C), owners (R,) the image of each."""
+    log_probs, _ = decoder.score_captions(features, captions, owners)
     targets = captions[:, 1:]  # (R, T)
-    picked = logits.log_softmax(-1).gather(1, targets[output.rows, output.steps].unsqueeze(1)).squeeze(1)  # (N,)
-    log_probs = picked.new_zeros(targets.shape).index_put((output.rows, output.steps), picked)  # (R, T)
     return Samples(targets, log_probs, (targets != Vocabulary.pad_id).float())
 
 

@@ -14,7 +14,7 @@ from captioner.config import EncoderConfig, OptimConfig
 from captioner.data.collate import stack_grounding
 from captioner.encoders import ImageEncoder
 from captioner.evaluation.bleu import corpus_bleu
-from captioner.evaluation.cider import corpus_cider
+from captioner.evaluation.cider import CiderD, corpus_cider
 from captioner.inference import Captioner
 from captioner.models.caption_decoder import CaptionDecoder
 from captioner.models.decoding import generate
@@ -52,6 +52,7 @@ class CaptioningModule(pl.LightningModule):
         if needs_reward and not train_references:
             raise ValueError("self-critical training needs the training references for its CIDEr-D reward")
         self.reward = CiderReward(train_references) if needs_reward else None
+        self.train_references = train_references  # their document frequencies go into the model file (consensus)
         self.sample_prob = 0.0  # scheduled sampling, set at each epoch start
         self._decoded: dict[str, dict[int, str]] = {"greedy": {}, "beam": {}}
         self._references: dict[int, list[str]] = {}
@@ -122,7 +123,10 @@ class CaptioningModule(pl.LightningModule):
         return build_optimizer(self.decoder, self.encoder, self.optim_config, self.trainer.estimated_stepping_batches)
 
     def to_captioner(self, meta: dict | None = None) -> Captioner:
-        return Captioner(self.encoder, self.decoder, self.vocab, self.encoder_config, meta)
+        consensus = None
+        if self.train_references:
+            consensus = CiderD([" ".join(tokenize(r)) for r in refs] for refs in self.train_references.values())
+        return Captioner(self.encoder, self.decoder, self.vocab, self.encoder_config, meta, consensus)
 
     def export(self, path, meta: dict | None = None, force: bool = False):
         was_training = self.training

@@ -45,7 +45,7 @@ def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataMo
 
 
 def _module(config: RunConfig, encoder, decoder: CaptionDecoder, datamodule: CaptionDataModule) -> CaptioningModule:
-    references = datamodule.train_set.references() if config.training.objective == "scst" else None
+    references = datamodule.train_set.references()  # SCST's reward; the model file's consensus statistics
     return CaptioningModule(encoder, decoder, datamodule.vocab, config.encoder, config.optim,
                             max_len=config.data.max_caption_len, training=config.training, train_references=references)
 
