@@ -30,13 +30,13 @@ REFERENCES = {  # a toy set: four "images" (random grids), three captions each
 }
 
 
-def toy_module(objective: str, baseline: str = "mean_others") -> CaptioningModule:
+def toy_module(objective: str, baseline: str = "mean_others", candidates: str = "beam") -> CaptioningModule:
     torch.manual_seed(0)
     vocab = Vocabulary.build([r for refs in REFERENCES.values() for r in refs])
     decoder = CaptionDecoder(DecoderConfig(vocab_size=len(vocab), feature_dim=16, embed_dim=16, hidden_dim=32,
                                            attention_dim=16, dropout=0.0))
     training = CaptionTrainingConfig(objective=objective, init_from="toy" if objective == "scst" else None,
-                                     scst_baseline=baseline, scst_samples=5, scst_max_len=10)
+                                     scst_baseline=baseline, scst_candidates=candidates, scst_samples=5, scst_max_len=10)
     return CaptioningModule(build_encoder("tiny_cnn", pretrained=False), decoder, vocab, EncoderConfig(name="tiny_cnn"),
                             OptimConfig(), max_len=10, training=training, train_references=REFERENCES)
 
@@ -56,13 +56,13 @@ def optimise(module: CaptioningModule, batch: dict, features: torch.Tensor, step
         optimizer.step()
 
 
-@pytest.mark.parametrize("baseline", ["mean_others", "greedy"])
-def test_self_critical_steps_raise_train_cider_on_a_toy_set(baseline):
+@pytest.mark.parametrize("baseline, candidates", [("mean_others", "beam"), ("greedy", "beam"), ("mean_others", "sample")])
+def test_self_critical_steps_raise_train_cider_on_a_toy_set(baseline, candidates):
     features = torch.randn(4, 9, 16, generator=torch.Generator().manual_seed(0))
     batch = {"image_ids": torch.arange(4), "references": list(REFERENCES.values())}
     xe = toy_module("xe")
     optimise(xe, batch, features, steps=12, lr=1e-2)  # a partly trained cross-entropy model
-    scst = toy_module("scst", baseline)
+    scst = toy_module("scst", baseline, candidates)
     scst.decoder.load_state_dict(xe.decoder.state_dict())
     before = greedy_cider(scst, features)
     optimise(scst, batch, features, steps=40, lr=5e-3)

@@ -28,11 +28,12 @@ class CaptionTrainingConfig:
     scheduled_sampling_increase: float = 0.05
     scheduled_sampling_max: float = 0.25
     # self-critical (SCST)
-    scst_baseline: str = "greedy"  # greedy (Rennie et al. 2017; better on coco-mini val) | mean_others (Luo 2020)
+    scst_baseline: str = "mean_others"  # mean_others (Luo 2020; better on coco-mini val) | greedy (Rennie et al. 2017)
     scst_samples: int = 5  # K sampled captions per image
     scst_max_len: int = 16
-    scst_candidates: str = "sample"  # sample: K samples (Rennie et al.) | beam: the K best beam hypotheses (Cornia et al. 2020)
-    scst_dropout: bool = True  # candidates' log-probs with dropout on (self-critical.pytorch) or off, as at test time
+    # beam: the K best beam hypotheses (Cornia et al. 2020; better on coco-mini val) | sample: K samples (Rennie et al.)
+    scst_candidates: str = "beam"
+    scst_dropout: bool = False  # candidates made and scored with dropout off, as at test time, or on (self-critical.pytorch)
     scst_xe_weight: float = 0.0  # + this × the references' cross-entropy (a mixed objective, Paulus et al. 2017)
     # validation decoding (the checkpoint is chosen on beam-search CIDEr-D)
     val_beam_size: int = 3
