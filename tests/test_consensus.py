@@ -71,3 +71,11 @@ def test_caption_cli_takes_consensus(tiny_model, shapes, capsys):
     assert main(["caption", str(image), "--checkpoint", str(tiny_model), "--consensus", "--quiet"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 1 and printed[0] == Captioner.load(tiny_model).caption([image], consensus=True)[0].text
+
+
+def test_evaluate_scores_consensus_captions(tiny_model, shapes, tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["evaluate", "--checkpoint", str(tiny_model), "--annotations", str(shapes / "captions_val.json"),
+            "--images", str(shapes / "images"), "--consensus", "--workers", "0", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert "images, consensus: " in capsys.readouterr().out and (out / "results.json").is_file()

@@ -1,4 +1,4 @@
-"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--split test] [--beam K] [--boxes FILE]
+"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--split test] [--beam K | --consensus] [--boxes FILE]
 [--out DIR]"""
 
 import argparse
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     results = {i: c.text for i, c in captions.items()}
     references = {i: dataset.captions_for(i) for i in results}
     scores = evaluate_captions(results, references)
-    print(f"{len(results)} images, beam {args.beam}: {scores}")
+    decoding = "consensus" if args.consensus else f"beam {args.beam}"
+    print(f"{len(results)} images, {decoding}: {scores}")
     grounding = _grounding(captions, regions) if regions else None
     if out:
         write_coco_results(results, out / "results.json")
