@@ -26,6 +26,7 @@ DECODINGS = {  # name → Captioner.caption_features options
     "beam 3": {"beam_size": 3, "no_repeat_ngram_size": 0},
     "beam 3, no repeated trigram": {"beam_size": 3, "no_repeat_ngram_size": 3},
     "greedy": {"beam_size": 1, "no_repeat_ngram_size": 0},
+    "consensus": {"consensus": True, "no_repeat_ngram_size": 3},  # models whose file carries the statistics
 }
 COLUMNS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
@@ -38,6 +39,8 @@ def score_run(run: Path, annotations: str, images: str) -> dict:
         features = [(batch["image_ids"], captioner.encoder(batch["images"])) for batch in loader]  # encode once
     entry = {"run": str(run), "train_seconds": json.loads((run / "metrics.json").read_text()).get("train_seconds")}
     for name, options in DECODINGS.items():
+        if options.get("consensus") and captioner.consensus is None:
+            continue
         captions = caption_batches(captioner, ({"image_ids": i, "features": f} for i, f in features), **options)
         results = {i: c.text for i, c in captions.items()}
         scores = evaluate_captions(results, {i: dataset.captions_for(i) for i in results})
@@ -50,7 +53,7 @@ def markdown(entries: dict[str, dict]) -> str:
     lines = [header, "|" + "---|" * (len(COLUMNS) + 5)]
     for label, entry in entries.items():
         minutes = f"{entry['train_seconds'] / 60:.0f} min" if entry.get("train_seconds") else "—"
-        for decoding in DECODINGS:
+        for decoding in (d for d in DECODINGS if d in entry):
             s = entry[decoding]
             values = " | ".join(f"{s[c]:.3f}" if c in s else "—" for c in COLUMNS)
             lines.append(f"| {label} | {decoding} | {values} | {s['mean_length']:.1f} | {s['repeated_trigram_share']:.1%} | {minutes} |")

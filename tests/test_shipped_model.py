@@ -18,6 +18,7 @@ def test_the_shipped_model_is_small_and_loads_without_pickled_code():
     captioner = Captioner.load()
     assert captioner.encoder.describe()["name"] == "efficientnet_lite0_448"
     assert 1000 < len(captioner.vocab) < 5000
+    assert captioner.consensus is not None and captioner.consensus.df  # statistics of its training captions, for --consensus
 
 
 def test_caption_with_no_flags_describes_a_real_photo(capsys):

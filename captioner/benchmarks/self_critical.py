@@ -17,12 +17,13 @@ from captioner.training.caption_objectives import CaptionTrainingConfig
 
 @BENCHMARKS.register("scst-step")
 def scst_step(settings: Settings) -> list[Row]:
-    """Seconds of one self-critical step (K = 5 samples × B = 32 images in one decoder pass, CIDEr-D rewards,
-    mean-of-others baseline, backward, Adam) and the part of it spent computing rewards.
+    """Seconds of one self-critical step with the default training config (K = 5 candidates per image, the best
+    beam hypotheses, for B = 32 images: one batched beam search, one teacher-forced pass for their log-probabilities;
+    CIDEr-D rewards, mean-of-others baseline, backward, Adam) and the part of it spent computing rewards.
 
     The shipped decoder sizes, untrained, over a 2,000-word vocabulary; every image has five COCO-length
     reference captions of random words, and the reward's document frequencies come from 1,000 such images, so
-    the reward does the work it does on coco-mini (untrained samples run to the maximum length, 16 words:
+    the reward does the work it does on coco-mini (untrained candidates run to the maximum length, 16 words:
     the reward's worst case). Ratio = reward seconds / step seconds (the share of the step).
     """
     size = decoder_sizes(settings.quick)[0]
@@ -46,8 +47,8 @@ def scst_step(settings: Settings) -> list[Row]:
         optimizer.step()
         timings["step"].append(time.perf_counter() - start)
     step, share = _median(timings["step"][1:]), _median(timings["reward"][1:])
-    case = f"B={images} images × K={samples} samples, max 16 words, V={size.vocab}, H={size.hidden}, L={size.locations}"
-    note = f"{images / step:.1f} images/s, {images * samples / step:.0f} sampled captions/s"
+    case = f"B={images} images × K={samples} beam candidates, max 16 words, V={size.vocab}, H={size.hidden}, L={size.locations}"
+    note = f"{images / step:.1f} images/s, {images * samples / step:.0f} candidate captions/s"
     return [Row("scst-step", case, share, step, "s", share / step, Target(False, 0.2), note)]
 
 
