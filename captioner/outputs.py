@@ -13,6 +13,7 @@ which is dropped on the next start. A file that is not one of ours is refused, n
 `force` (which starts afresh).
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -53,6 +54,8 @@ class LineFile:
         self.lines: list[str] = []
         self.partial = ""
         self._fd: int | None = None
+        if path.exists() and not path.is_file():  # a pipe or a device: reading it could block or never end
+            raise CaptionerError(f"--output {path} is not a regular file (a pipe, device or socket); give a file path")
         if path.exists() and not force:
             try:
                 text = path.read_bytes().decode("utf-8")
@@ -74,9 +77,18 @@ class LineFile:
             raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def append(self, line: str) -> None:
+        """Add one line; if the write fails (disk full, a file size limit), the file is cut back to its last complete
+        line and a one-line CaptionerError says so: what was written before is kept, and a rerun resumes."""
         data = (line + "\n").encode("utf-8")
-        while data:  # a regular file takes it in one write; loop in case a signal splits it
-            data = data[os.write(self._fd, data) :]
+        size = os.fstat(self._fd).st_size
+        try:
+            while data:  # a regular file takes it in one write; loop in case a signal splits it
+                data = data[os.write(self._fd, data) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}; the captions already in it are kept, "
+                                 "and running the same command again resumes") from None
 
     def close(self) -> None:
         if self._fd is not None:
@@ -245,7 +257,11 @@ class CocoJsonOutput(CaptionOutput):
         self.journal.close()
         partial, earlier = self.partial_path(self.path), self._done
         entries = self.entries + [e for e in _read_journal(partial) if os.path.abspath(e["file"]) not in earlier]
-        write_json_atomic(coco_entries(entries), self.path)
+        try:
+            write_json_atomic(coco_entries(entries), self.path)
+        except OSError as e:  # the partial file stays: a rerun writes the list
+            raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}; this run's captions are kept in "
+                                 f"{partial}, and running the same command again writes the list") from None
         partial.unlink(missing_ok=True)
 
 
