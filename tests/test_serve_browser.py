@@ -165,3 +165,18 @@ def test_readable_on_a_phone_width_window(page):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
     assert page.locator("#photo").bounding_box()["width"] <= 390
     page.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
+
+
+def test_beam_size_and_trigram_blocking_are_controls_that_caption_again(page):
+    page.set_input_files("#file", str(EXAMPLE))
+    page.wait_for_selector("#beams li")
+    assert page.locator("#beams li").count() == 3  # the default beam, each with its score
+    with page.expect_response("**/api/caption") as response:
+        page.fill("#beam", "1")
+        page.press("#beam", "Tab")  # a change re-captions the photo with the new setting
+    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 3}
+    page.wait_for_function("document.querySelectorAll('#beams li').length === 1")
+    with page.expect_response("**/api/caption") as response:
+        page.uncheck("#trigram")
+    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 0}
+    assert "log-prob" in page.inner_text("#beams li >> nth=0")
