@@ -2,7 +2,7 @@
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import torch
 from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
 from captioner.data.image_files import ImageFiles, keep_readable
-from captioner.data.images import ImageInput, as_rgb_image
+from captioner.data.images import ImageInput, as_image_list, as_rgb_image
 from captioner.encoders import ImageEncoder
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
@@ -101,15 +101,16 @@ class Captioner:
     # -- captioning ----------------------------------------------------------------------------------------
     def caption(
         self,
-        images: Sequence[ImageInput],
+        images: ImageInput | Sequence[ImageInput],
         beam_size: int = 3,
         max_len: int = 20,
         batch_size: int = 16,
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
     ) -> list[Caption]:
         """Caption images: paths, PIL images, numpy arrays (H, W, 3) uint8 or tensors (3, H, W), uint8 or float in
-        [0, 1]. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats. An unreadable image
-        raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
+        [0, 1]; one image alone gives a list of one. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows
+        repeats. An unreadable image raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
+        images = as_image_list(images)
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
             grid = self.encode_images(images[start : start + batch_size], first=start)  # (b, L, C)
@@ -118,7 +119,7 @@ class Captioner:
 
     def caption_iter(
         self,
-        paths: Sequence[str | Path],
+        paths: Iterable[str | Path],
         batch_size: int = 16,
         beam_size: int = 3,
         max_len: int = 20,
@@ -129,12 +130,14 @@ class Captioner:
 
         Three stages overlap, each a bounded queue ahead of the next: decoding (DataLoader worker processes,
         or with num_workers=0 a background thread), the encoder, and caption search. Memory holds a few
-        batches, however many paths. Unreadable files are yielded with `error` set, in their place.
+        batches, however many paths. Unreadable files are yielded with `error` set, in their place. `paths` may
+        be any iterable (a glob, a generator: its paths are listed first) or one path.
         """
         from torch.utils.data import DataLoader
 
         from captioner.stages import in_background, map_in_background
 
+        paths = [paths] if isinstance(paths, (str, Path)) else paths if isinstance(paths, Sequence) else list(paths)
         loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
         batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
