@@ -57,10 +57,10 @@ class LineFile:
         if path.exists() and not path.is_file():  # a pipe or a device: reading it could block or never end
             raise CaptionerError(f"--output {path} is not a regular file (a pipe, device or socket); give a file path")
         if path.exists() and not force:
-            try:
-                text = path.read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise not_ours(path, f"not readable as UTF-8 text: {e}") from None
+            try:  # surrogateescape: file names that are not UTF-8 (written raw by .csv) read back as they were found
+                text = path.read_bytes().decode("utf-8", "surrogateescape")
+            except OSError as e:
+                raise not_ours(path, f"not readable: {e.strerror or e}") from None
             complete, _, self.partial = text.rpartition("\n")
             self.lines = complete.split("\n") if complete or text.startswith("\n") else []
 
@@ -71,7 +71,7 @@ class LineFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.partial:
-                os.truncate(self.path, self.path.stat().st_size - len(self.partial.encode("utf-8")))
+                os.truncate(self.path, self.path.stat().st_size - len(self.partial.encode("utf-8", "surrogateescape")))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if self.force else 0), 0o644)
         except OSError as e:
             raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}") from None
@@ -79,7 +79,7 @@ class LineFile:
     def append(self, line: str) -> None:
         """Add one line; if the write fails (disk full, a file size limit), the file is cut back to its last complete
         line and a one-line CaptionerError says so: what was written before is kept, and a rerun resumes."""
-        data = (line + "\n").encode("utf-8")
+        data = (line + "\n").encode("utf-8", "surrogateescape")
         size = os.fstat(self._fd).st_size
         try:
             while data:  # a regular file takes it in one write; loop in case a signal splits it
@@ -154,7 +154,10 @@ def _json_line(record: Record) -> str:
     entry = {"file": record.file, "caption": record.caption}
     if record.beams and len(record.beams) > 1:
         entry["beams"] = [{"caption": text, "score": round(score, 4)} for text, score in record.beams]
-    return json.dumps(entry, ensure_ascii=False)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, ensure_ascii=False))
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a file name that is not UTF-8, as Python reads it: JSON-escaped
 
 
 JSONL_START = '{"file": '  # how every record line begins (json.dumps of a dict whose first key is "file")
