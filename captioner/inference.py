@@ -13,7 +13,7 @@ from captioner.checkpoint import encoder_from_payload, encoder_payload, half_sta
 from captioner.config import EncoderConfig, build_section
 from captioner.data.image_files import ImageFiles, keep_readable
 from captioner.data.images import ImageInput, as_image_list, as_rgb_image
-from captioner.encoders import ImageEncoder
+from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
 from captioner.text import Vocabulary
@@ -161,9 +161,10 @@ class Captioner:
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA."""
+        """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA; on a CPU in chunks of
+        a few images, which is faster there than one large batch (`encode_in_chunks`)."""
         with self._autocast():
-            return self.encoder(pixels.to(self.device, non_blocking=True))
+            return encode_in_chunks(self.encoder, pixels.to(self.device, non_blocking=True))
 
     def encode_images(self, images: Sequence[ImageInput], first: int = 0) -> torch.Tensor:
         """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA
