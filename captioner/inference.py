@@ -2,7 +2,7 @@
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,10 +11,10 @@ import torch
 
 from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
-from captioner.data.image_files import ImageFiles, keep_readable
 from captioner.consensus import consensus_tokens
-from captioner.data.images import ImageInput, as_rgb_image
-from captioner.encoders import ImageEncoder
+from captioner.data.image_files import ImageFiles, keep_readable
+from captioner.data.images import ImageInput, as_image_list, as_rgb_image
+from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
@@ -110,7 +110,7 @@ class Captioner:
     # -- captioning ----------------------------------------------------------------------------------------
     def caption(
         self,
-        images: Sequence[ImageInput],
+        images: ImageInput | Sequence[ImageInput],
         beam_size: int = 3,
         max_len: int = 20,
         batch_size: int = 16,
@@ -118,9 +118,10 @@ class Captioner:
         consensus: bool = False,
     ) -> list[Caption]:
         """Caption images: paths, PIL images, numpy arrays (H, W, 3) uint8 or tensors (3, H, W), uint8 or float in
-        [0, 1]. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows repeats; consensus=True picks
-        consensus captions instead (beam_size is then unused). An unreadable image raises CaptionerError naming it
-        (`caption_iter` reports it and goes on)."""
+        [0, 1]; one image alone gives a list of one. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows
+        repeats; consensus=True picks consensus captions instead (beam_size is then unused). An unreadable image
+        raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
+        images = as_image_list(images)
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
             grid = self.encode_images(images[start : start + batch_size], first=start)  # (b, L, C)
@@ -129,7 +130,7 @@ class Captioner:
 
     def caption_iter(
         self,
-        paths: Sequence[str | Path],
+        paths: Iterable[str | Path],
         batch_size: int = 16,
         beam_size: int = 3,
         max_len: int = 20,
@@ -141,12 +142,14 @@ class Captioner:
 
         Three stages overlap, each a bounded queue ahead of the next: decoding (DataLoader worker processes,
         or with num_workers=0 a background thread), the encoder, and caption search. Memory holds a few
-        batches, however many paths. Unreadable files are yielded with `error` set, in their place.
+        batches, however many paths. Unreadable files are yielded with `error` set, in their place. `paths` may
+        be any iterable (a glob, a generator: its paths are listed first) or one path.
         """
         from torch.utils.data import DataLoader
 
         from captioner.stages import in_background, map_in_background
 
+        paths = [paths] if isinstance(paths, (str, Path)) else paths if isinstance(paths, Sequence) else list(paths)
         loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
         batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
@@ -170,9 +173,10 @@ class Captioner:
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA."""
+        """Normalised images (B, 3, S, S) → grid features (B, L, C); bfloat16 autocast on CUDA; on a CPU in chunks of
+        a few images, which is faster there than one large batch (`encode_in_chunks`)."""
         with self._autocast():
-            return self.encoder(pixels.to(self.device, non_blocking=True))
+            return encode_in_chunks(self.encoder, pixels.to(self.device, non_blocking=True))
 
     def encode_images(self, images: Sequence[ImageInput], first: int = 0) -> torch.Tensor:
         """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA

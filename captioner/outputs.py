@@ -13,6 +13,7 @@ which is dropped on the next start. A file that is not one of ours is refused, n
 `force` (which starts afresh).
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -53,11 +54,13 @@ class LineFile:
         self.lines: list[str] = []
         self.partial = ""
         self._fd: int | None = None
+        if path.exists() and not path.is_file():  # a pipe or a device: reading it could block or never end
+            raise CaptionerError(f"--output {path} is not a regular file (a pipe, device or socket); give a file path")
         if path.exists() and not force:
-            try:
-                text = path.read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise not_ours(path, f"not readable as UTF-8 text: {e}") from None
+            try:  # surrogateescape: file names that are not UTF-8 (written raw by .csv) read back as they were found
+                text = path.read_bytes().decode("utf-8", "surrogateescape")
+            except OSError as e:
+                raise not_ours(path, f"not readable: {e.strerror or e}") from None
             complete, _, self.partial = text.rpartition("\n")
             self.lines = complete.split("\n") if complete or text.startswith("\n") else []
 
@@ -68,15 +71,24 @@ class LineFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.partial:
-                os.truncate(self.path, self.path.stat().st_size - len(self.partial.encode("utf-8")))
+                os.truncate(self.path, self.path.stat().st_size - len(self.partial.encode("utf-8", "surrogateescape")))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if self.force else 0), 0o644)
         except OSError as e:
             raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}") from None
 
     def append(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8")
-        while data:  # a regular file takes it in one write; loop in case a signal splits it
-            data = data[os.write(self._fd, data) :]
+        """Add one line; if the write fails (disk full, a file size limit), the file is cut back to its last complete
+        line and a one-line CaptionerError says so: what was written before is kept, and a rerun resumes."""
+        data = (line + "\n").encode("utf-8", "surrogateescape")
+        size = os.fstat(self._fd).st_size
+        try:
+            while data:  # a regular file takes it in one write; loop in case a signal splits it
+                data = data[os.write(self._fd, data) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}; the captions already in it are kept, "
+                                 "and running the same command again resumes") from None
 
     def close(self) -> None:
         if self._fd is not None:
@@ -142,7 +154,10 @@ def _json_line(record: Record) -> str:
     entry = {"file": record.file, "caption": record.caption}
     if record.beams and len(record.beams) > 1:
         entry["beams"] = [{"caption": text, "score": round(score, 4)} for text, score in record.beams]
-    return json.dumps(entry, ensure_ascii=False)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, ensure_ascii=False))
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a file name that is not UTF-8, as Python reads it: JSON-escaped
 
 
 JSONL_START = '{"file": '  # how every record line begins (json.dumps of a dict whose first key is "file")
@@ -245,7 +260,11 @@ class CocoJsonOutput(CaptionOutput):
         self.journal.close()
         partial, earlier = self.partial_path(self.path), self._done
         entries = self.entries + [e for e in _read_journal(partial) if os.path.abspath(e["file"]) not in earlier]
-        write_json_atomic(coco_entries(entries), self.path)
+        try:
+            write_json_atomic(coco_entries(entries), self.path)
+        except OSError as e:  # the partial file stays: a rerun writes the list
+            raise CaptionerError(f"cannot write {self.path}: {e.strerror or e}; this run's captions are kept in "
+                                 f"{partial}, and running the same command again writes the list") from None
         partial.unlink(missing_ok=True)
 
 

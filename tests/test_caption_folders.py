@@ -93,6 +93,8 @@ def test_non_images_and_unreadable_files_are_skipped_by_name_and_the_rest_captio
     (lambda tmp: (tmp / "docs").mkdir(), ["{tmp}/docs"], "error: no images found in"),
     (lambda tmp: (tmp / "mine.jsonl").write_text('{"id": 7}\n'), ["{tmp}/album", "-o", "{tmp}/mine.jsonl"], "is not a captioner output"),
     (lambda tmp: None, ["{tmp}/album", "-o", "{tmp}/captions.txt"], "unknown format .txt"),
+    (lambda tmp: os.mkfifo(tmp / "pipe.jsonl"), ["{tmp}/album", "-o", "{tmp}/pipe.jsonl"], "is not a regular file"),
+    (lambda tmp: None, ["{tmp}/album", "-o", "/sys/captions.jsonl"], "error: cannot write /sys/captions.jsonl: Permission denied"),
     (lambda tmp: None, ["{tmp}/album", "--device", "cuda:7"], "error: device 'cuda:7' requested but"),
     (lambda tmp: None, ["{tmp}/album", "--attention", "/sys/figures"], "error: cannot write the attention figure /sys/figures/"),
 ])
@@ -137,3 +139,23 @@ def test_a_run_killed_halfway_resumes_and_captions_every_image_exactly_once(mode
     files = [r["file"] for r in records(out)]
     assert sorted(files) == [str(p) for p in photos]  # every image exactly once
     assert records(out)[: len(written)] == written  # what the killed run wrote is kept as it was
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses a Linux file size limit to make writes fail")
+def test_an_output_that_fills_up_is_one_line_keeps_whole_lines_and_a_rerun_finishes(model, tmp_path):
+    import resource
+
+    photos = make_photos(tmp_path / "album", 6)
+    out = tmp_path / "captions.jsonl"
+    command = [sys.executable, "-m", "captioner", "caption", str(tmp_path / "album"), "--output", str(out),
+               "--checkpoint", str(model), "--batch-size", "1", "--quiet"]
+    def disk_nearly_full():  # writes past 700 bytes fail, as on a full disk (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (700, 700))
+    full = subprocess.run(command, capture_output=True, text=True, preexec_fn=disk_nearly_full)
+    assert full.returncode == 1 and len(full.stderr.strip().splitlines()) == 1, full.stderr
+    assert f"error: cannot write {out}: File too large; the captions already in it are kept" in full.stderr
+    kept = records(out)  # whole lines only: the one that did not fit was taken back
+    assert 0 < len(kept) < len(photos) and out.read_bytes().endswith(b"\n")
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert [r["file"] for r in records(out)] == [str(p) for p in photos] and records(out)[: len(kept)] == kept

@@ -65,6 +65,18 @@ def test_images_of_the_wrong_shape_or_type_are_named(tiny, photos, bad, message)
         tiny.caption([photos[0], bad])
 
 
+def test_one_image_needs_no_list_and_caption_iter_takes_a_glob(tiny, photos):
+    from captioner.data.images import load_image
+
+    listed = tiny.caption([photos[0]])[0]
+    for alone in (photos[0], str(photos[0]), load_image(photos[0]), np.array(load_image(photos[0]))):
+        captions = tiny.caption(alone)
+        assert len(captions) == 1 and same(captions[0], listed)
+    globbed = list(tiny.caption_iter(photos[0].parent.glob("photo_*.jpg"), batch_size=4))  # a generator of paths
+    assert sorted(item.path for item in globbed) == sorted(photos) and all(item.caption for item in globbed)
+    assert [item.path for item in tiny.caption_iter(str(photos[0]))] == [photos[0]]
+
+
 def test_caption_iter_yields_in_order_with_unreadable_files_in_their_place(tiny, photos, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(photos[0].read_bytes()[:200])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from captioner.data.images import load_image
-from captioner.encoders import build_encoder, list_encoders
+from captioner.encoders import build_encoder, encode_in_chunks, list_encoders
 from captioner.encoders.efficientnet import efficientnet_lite0_imagenet, efficientnet_lite_imagenet
 from captioner.errors import CaptionerError
 
@@ -88,3 +88,16 @@ def test_resnet_loads_local_weights_file(tmp_path):
 def test_resnet_weights_file_missing_is_a_clear_error(tmp_path):
     with pytest.raises(CaptionerError, match="weights file not found"):
         build_encoder("resnet50", weights_path=str(tmp_path / "nope.pth"))
+
+
+def test_encoding_in_chunks_gives_what_one_call_gives_with_the_same_layout():
+    torch.manual_seed(0)
+    encoder = build_encoder("tiny_cnn", image_size=32).eval()
+    pixels = torch.randn(5, 3, 32, 32)
+    with torch.no_grad():
+        whole = encoder(pixels)  # (5, L, C)
+        chunked = encode_in_chunks(encoder, pixels, chunk_pixels=2 * 32 * 32)  # chunks of 2, 2 and 1 images
+        tiny_budget = encode_in_chunks(encoder, pixels, chunk_pixels=1)  # never less than one image a chunk
+    for result in (chunked, tiny_budget):
+        torch.testing.assert_close(result, whole)
+        assert result.stride() == whole.stride()  # what reads the grid sums in the same order

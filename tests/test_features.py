@@ -88,3 +88,15 @@ def test_extract_features_cli(images, tmp_path, capsys):
     assert main(args) == 0
     assert "cached 5 grids" in capsys.readouterr().out
     assert FeatureCache(tmp_path / "cache").meta["encoder"]["name"] == "tiny_cnn"
+
+
+@pytest.mark.parametrize("folder, message", [("nowhere", "--images {tmp}/nowhere: no such folder"),
+                                             ("other", "none of the 5 images the caption file(s) name is in {tmp}/other (e.g. 1.png); is --images the right folder?")])
+def test_extract_features_from_a_wrong_image_folder_is_one_line_and_writes_no_cache(images, tmp_path, capsys, folder, message):
+    (tmp_path / "other").mkdir()  # a folder, but not the one holding the photos
+    annotations = tmp_path / "captions.json"
+    annotations.write_text(json.dumps({"images": [{"id": i, "file_name": f"{i}.png"} for i in images], "annotations": []}))
+    assert main(["extract-features", "--annotations", str(annotations), "--images", str(tmp_path / folder),
+                 "--out", str(tmp_path / "cache"), "--encoder", "tiny_cnn", "--workers", "0"]) == 1
+    assert capsys.readouterr().err.strip() == f"captioner extract-features: error: {message.format(tmp=tmp_path)}"
+    assert not (tmp_path / "cache").exists()

@@ -103,3 +103,15 @@ def test_unknown_format_and_unwritable_place_are_one_line_errors(tmp_path):
     if sys.platform.startswith("linux"):
         with pytest.raises(CaptionerError, match=f"cannot write {read_only}: Permission denied"):
             open_output(read_only)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".json"])
+def test_a_file_name_that_is_not_utf8_is_written_and_known_on_resume(tmp_path, suffix):
+    name = os.fsdecode(b"photos/caf\xe9.jpg")  # Latin-1 bytes, as an old camera or a Windows share names them
+    path = tmp_path / f"captions{suffix}"
+    write(path, name, "photos/b.jpg")
+    again = open_output(path)
+    assert again.is_done(name) and again.is_done("photos/b.jpg") and again.done_count == 2
+    again.close()
+    if suffix == ".jsonl":  # still UTF-8 JSON that any reader takes, the odd byte escaped
+        assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["file"] == name

@@ -74,7 +74,7 @@ def _answer(answerer, captioner, path: Path, args: argparse.Namespace, single: b
     try:
         image = load_image(path)
     except CaptionerError as e:
-        say(f"captioner ask: {'error' if single else 'skipped'}: {e}")
+        say(f"captioner ask: error: {e}" if single else f"captioner ask: skipped {e}")  # as caption words them
         return False
     if captioner is not None:
         from captioner.pipeline import describe

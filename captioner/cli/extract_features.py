@@ -32,17 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from captioner.data.coco import read_captions
     from captioner.data.features import extract_features
     from captioner.devices import resolve_device
     from captioner.encoders import build_encoder
     from captioner.progress import progress
 
     device = resolve_device(args.device)
-    images: dict[int, Path] = {}
-    for annotations in args.annotations:
-        index = read_captions(annotations, args.format)
-        images.update({i: Path(args.images) / name for i, name in index.files.items()})
+    images = _image_paths(args)
     encoder = build_encoder(
         args.encoder, weights_path=args.weights_path, image_size=args.image_size, pool_size=args.pool_size
     ).to(device)
@@ -56,3 +52,25 @@ def run(args: argparse.Namespace) -> int:
     for error in stats["failed"][:10]:
         print(f"  skipped: {error}")
     return 1 if stats["failed"] else 0
+
+
+def _image_paths(args: argparse.Namespace) -> dict:
+    """id → path of every image the caption files name; a one-line error when --images is not a folder or holds
+    none of them (a wrong folder would otherwise build an empty cache, skipping every image by name)."""
+    from pathlib import Path
+
+    from captioner.data.coco import read_captions
+    from captioner.errors import CaptionerError
+
+    folder = Path(args.images)
+    if not folder.is_dir():
+        raise CaptionerError(f"--images {folder}: " + ("not a folder" if folder.exists() else "no such folder"))
+    images: dict[int, Path] = {}
+    for annotations in args.annotations:
+        index = read_captions(annotations, args.format)
+        images.update({i: folder / name for i, name in index.files.items()})
+    if images and not any(path.is_file() for path in images.values()):
+        example = next(iter(images.values())).relative_to(folder)
+        raise CaptionerError(f"none of the {len(images)} images the caption file(s) name is in {folder} "
+                             f"(e.g. {example}); is --images the right folder?")
+    return images

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from captioner.cli.caption import add_hard_inference_argument, non_negative_int, positive_int
+from captioner.cli.caption import add_hard_inference_argument, positive_int
 
 # A VQA model that ships with the package, when one does (served by default; --no-vqa turns it off).
 SHIPPED_ANSWERER = Path(__file__).resolve().parents[1] / "assets" / "answerer-coco-mini.pt"
@@ -13,6 +13,13 @@ def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:  # the socket layer would silently take it modulo 65536
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
     return value
 
 
@@ -30,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     vqa.add_argument("--vqa-checkpoint", metavar="VQA.pt", help="VQA model file: enables questions on the page and /api/ask")
     vqa.add_argument("--no-vqa", action="store_true", help="serve no VQA model, not even a shipped one")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=non_negative_int, default=8000, help="port (default 8000; 0 = any free port)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 = any free port)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
     parser.add_argument("--max-batch", type=positive_int, default=16, help="requests run together at most (default 16)")
     parser.add_argument("--max-wait-ms", type=non_negative_float, default=10.0,

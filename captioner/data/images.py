@@ -2,6 +2,7 @@
 
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -56,6 +57,15 @@ def _decode(source: Path | io.BytesIO, name: str) -> Image.Image:
         raise CaptionerError(f"{name}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise CaptionerError(f"{name}: corrupt or truncated image ({e})") from None
+
+
+def as_image_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:
+    """One image (a path, a PIL image, an (H, W, 3) array or a (3, H, W) tensor) as a list of one; a sequence of
+    images, a (B, 3, H, W) tensor or a (B, H, W, 3) array as it is. (A lone path string would otherwise be read as a
+    sequence of one-letter paths.)"""
+    if isinstance(images, (str, Path, Image.Image)) or getattr(images, "ndim", None) == 3:
+        return [images]
+    return images
 
 
 def as_rgb_image(image: ImageInput, position: int = 0) -> Image.Image:

@@ -11,6 +11,10 @@ from captioner.grid import GridGeometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# On a CPU, an encoder batch larger than this many input pixels costs more per image, not less: its activations
+# outgrow the caches (EfficientNet-Lite0, one thread, CPU ms per image: 448 px 157 / 186 / 313 at batch 1 / 4 / 16;
+# 224 px 47 / 39 / 60). Four 224-px images, or one 448-px image; see docs/PERFORMANCE.md, Collections.
+CPU_CHUNK_PIXELS = 4 * 224 * 224
 
 
 class ImageEncoder(nn.Module):
@@ -130,3 +134,14 @@ class ImageEncoder(nn.Module):
             "mean": list(self.mean),
             "std": list(self.std),
         }
+
+
+def encode_in_chunks(encoder: ImageEncoder, pixels: torch.Tensor, chunk_pixels: int = CPU_CHUNK_PIXELS) -> torch.Tensor:
+    """(B, 3, S, S) → (B, L, C) like `encoder(pixels)`, but on a CPU in chunks of at most `chunk_pixels` input
+    pixels (at least one image), which is faster there; elsewhere (a GPU) in one call. The result has the memory
+    layout of one call, (B, C, L) transposed, so what reads it sums in the same order either way."""
+    chunk = max(1, chunk_pixels // (pixels.shape[-2] * pixels.shape[-1]))
+    if pixels.device.type != "cpu" or chunk >= len(pixels):
+        return encoder(pixels)
+    parts = [encoder(pixels[i : i + chunk]).transpose(1, 2) for i in range(0, len(pixels), chunk)]  # (b, C, L) each
+    return torch.cat(parts).transpose(1, 2)  # (B, C, L) → (B, L, C)

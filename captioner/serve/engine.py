@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from captioner.data.images import load_image_bytes
-from captioner.encoders import ImageEncoder
+from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.inference import Caption, Captioner
 from captioner.pipeline import share_encoder_if_same
@@ -116,7 +116,7 @@ class Engine:
         missing = [i for i, job in enumerate(jobs) if job.grid is None]
         if missing:
             pixels = torch.stack([jobs[i].pixels for i in missing]).to(device)  # (M, 3, S, S)
-            encoded = encoder(pixels)  # (M, L, C)
+            encoded = encode_in_chunks(encoder, pixels)  # (M, L, C); on a CPU a few images at a time (faster there)
             self.images_encoded += len(missing)
             for i, grid in zip(missing, encoded):
                 jobs[i].grid, jobs[i].pixels = grid, None

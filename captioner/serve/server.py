@@ -45,7 +45,8 @@ def announce(url: str, host: str, say: Callable[[str], None] = lambda line: prin
 
 
 def serve(app: FastAPI, sock: socket.socket, log_level: str = "warning") -> None:
-    """Serve on an already bound socket until Ctrl-C (or SIGTERM); uvicorn finishes open requests, then returns."""
+    """Serve on an already bound socket until Ctrl-C; uvicorn finishes open requests, then returns. (On SIGTERM it
+    shuts down as gracefully, then re-raises the signal, so the process ends as SIGTERM ends it: status 143.)"""
     import uvicorn
 
     config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("info", "debug"), lifespan="on",
