@@ -34,7 +34,7 @@ VARIANTS = {
     "glimpses+coords": ["model.reasoning=glimpses"],
     "stacked": ["model.coord_features=false"],
     "film+coords": ["model.reasoning=film"],
-    "control+coords": ["model.reasoning=control"],
+    "mac+coords": ["model.reasoning=mac"],
 }
 # question pattern → which object of the image it names (exactly one, by construction of the shapes data)
 GROUNDED = {
