@@ -34,6 +34,7 @@ VARIANTS = {
     "glimpses+coords": ["model.reasoning=glimpses"],
     "stacked": ["model.coord_features=false"],
     "film+coords": ["model.reasoning=film"],
+    "mac+coords": ["model.reasoning=mac"],
 }
 # question pattern → which object of the image it names (exactly one, by construction of the shapes data)
 GROUNDED = {
@@ -70,6 +71,13 @@ def evaluate(model_path: Path, data: Path, size: int, features: Path) -> dict:
     return row
 
 
+def data_overrides(data: Path, features: Path) -> list[str]:
+    """Train on the shapes set the script evaluates on (--data), whatever paths the config names."""
+    files = {f"{split}_{kind}": data / f"vqa_{split}_{kind}.json" for split in ("train", "val") for kind in ("questions", "annotations")}
+    files.update(images_dir=data / "images", train_images_index=data / "captions_train.json", val_images_index=data / "captions_val.json")
+    return [f"data.features_dir={features}", *(f"data.{key}={path}" for key, path in files.items())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/shapes")
@@ -93,7 +101,7 @@ def main() -> None:
         out_dir = Path(args.runs) / f"vqa_shapes_{key.replace('+', '_')}"
         trained = {k: v for k, v in table.get(key, {}).items() if k in ("train_steps", "train_seconds", "threads", "overrides")}
         if not (out_dir / "model.pt").is_file():
-            overrides = [f"data.features_dir={features}", *VARIANTS[name], *args.overrides, f"trainer.out_dir={out_dir}",
+            overrides = [*data_overrides(data, features), *VARIANTS[name], *args.overrides, f"trainer.out_dir={out_dir}",
                          "trainer.progress_bar=false"]
             start = time.perf_counter()
             result = train(load_config(args.config, overrides), force=True)

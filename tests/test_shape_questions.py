@@ -26,6 +26,8 @@ ROW = [shape("red circle", 5, 40), shape("blue square", 40, 40), shape("red tria
 ELL = [shape("green circle", 5, 5), shape("blue circle", 5, 75), shape("yellow square", 75, 75)]
 # a diagonal: the blue circle (50, 50) has the green circle above-left of it and the yellow square below-right
 DIAGONAL = [shape("green circle", 5, 5), shape("blue circle", 40, 40), shape("yellow square", 75, 75)]
+# leaning: the blue square (35, 85) is far below the red circle (50, 15) and a little (15) to its left: below, not "left of"
+LEANING = [shape("red circle", 40, 5), shape("blue square", 25, 75)]
 
 
 def every_question(family: str, scene: list[ShapeObject], draws: int = 200) -> dict[str, set[str]]:
@@ -72,6 +74,20 @@ def test_two_hop_finds_the_reference_then_the_one_object_beside_it():
     # in the L every object has either two objects on a side or one level with it: "beside it" is never unique
     assert every_question("two-hop", ELL) == {}
     assert every_question("two-hop", ROW[:1]) == {}  # one object: nothing beside it
+
+
+def test_nearly_aligned_objects_are_asked_about_the_axis_they_are_apart_on():
+    assert every_question("relation", LEANING) == {
+        "is the red circle above the blue square?": {"yes"}, "is the red circle below the blue square?": {"no"},
+        "is the blue square below the red circle?": {"yes"}, "is the blue square above the red circle?": {"no"},
+    }
+    assert every_question("two-hop", LEANING) == {
+        "what color is the shape below the circle?": {"blue"}, "what color is the shape above the square?": {"red"},
+        "what shape is the object below the red shape?": {"square"}, "what shape is the object above the blue shape?": {"circle"},
+    }
+    # a third object level with the circle: whether the square is the one "to the left of" it stays unasked
+    asked = every_question("two-hop", [*LEANING, shape("green triangle", 75, 5)])
+    assert not any("left of the green" in q or "left of the triangle" in q for q in asked)
 
 
 @pytest.mark.parametrize("scene", [ROW, ELL, DIAGONAL], ids=["row", "ell", "diagonal"])

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from captioner.models.vqa import VQAConfig, VQAModel, bce_loss, grid_coordinates, soft_cross_entropy
-from captioner.models.vqa_reasoning import REASONERS
+from captioner.models.vqa_reasoning import REASONERS, WordStates
 
 VOCAB, ANSWERS, CHANNELS, LOCATIONS = 20, 7, 12, 9  # a 3×3 grid of 12 channels
 
@@ -117,7 +117,7 @@ def test_config_is_checked():
         VQAConfig(glimpses=0)
     with pytest.raises(ValueError, match="needs vocab_size, num_answers and feature_dim"):
         VQAModel(VQAConfig())
-    with pytest.raises(ValueError, match=r"reasoning must be one of \['film', 'glimpses', 'stacked'\]"):
+    with pytest.raises(ValueError, match=r"reasoning must be one of \['film', 'glimpses', 'mac', 'stacked'\]"):
         VQAConfig(reasoning="transformer")
 
 
@@ -129,7 +129,8 @@ def test_every_reasoning_answers_with_one_map_per_glimpse_and_trains_end_to_end(
     assert logits.shape == (4, ANSWERS) and alphas.shape == (4, 3, LOCATIONS)
     torch.testing.assert_close(alphas.sum(dim=-1), torch.ones(4, 3))
     model.loss(logits, torch.zeros(4, ANSWERS).index_fill_(1, torch.tensor([1]), 1.0)).backward()
-    untrained = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
+    untrained = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())
+                 and not name.endswith("score.bias")]  # a one-glimpse score's bias shifts every score alike: softmax ignores it
     assert not untrained, f"no gradient reaches {untrained}"
     model.eval()
     padded, lengths = questions(6, 3, 1, 4, pad_to=9)
@@ -147,6 +148,34 @@ def test_stacked_hops_refine_the_query_with_what_they_saw():
     u1 = u0 + torch.bmm(alphas[:, :1], embedded).squeeze(1)  # the first hop's glimpse added to the query
     torch.testing.assert_close(alphas[:, 1:2], second(second.project(embedded), u1))
     assert not torch.allclose(alphas[:, 1:2], second(second.project(embedded), u0))
+
+
+def test_the_question_encoder_reads_many_to_one_and_keeps_every_word_state():
+    encoder = small_model().question_encoder.eval()
+    ids, lengths = questions(5, 2)
+    q, words = encoder.read(ids, lengths)
+    assert words.states.shape == (2, 5, 16) and words.mask.tolist() == [[True] * 5, [True, True, False, False, False]]
+    torch.testing.assert_close(q, encoder(ids, lengths))  # q is still the state after each question's last word
+    torch.testing.assert_close(q[1], words.states[1, 1])
+    assert not words.states[1, 2:].any()  # nothing after the second question's end
+
+
+def test_mac_hops_read_the_question_then_the_grid_where_the_previous_hop_looked():
+    model = small_model(reasoning="mac", glimpses=2).eval()
+    features, (ids, lengths) = grids(2), questions(5, 2)
+    _, alphas = model(features, ids, lengths)
+    mac, v = model.reasoner, model.visual(features)  # (B, L, C)
+    q, words = model.question_encoder.read(ids, lengths)
+    keys, reading, glimpse = mac.keys(v), torch.zeros_like(q), torch.zeros(2, CHANNELS)
+    for hop, position in enumerate(mac.positions):  # hop k: its own query of the words, then one read unit for all hops
+        reading = mac.control(words, torch.cat([reading, position(q)], dim=1))  # c_k (B, H)
+        torch.testing.assert_close(alphas[:, hop : hop + 1], mac.read(keys, reading, glimpse))
+        glimpse = torch.bmm(alphas[:, hop : hop + 1], v).squeeze(1)  # g_k (B, C)
+    query = torch.randn(2, 32)
+    noisy = WordStates(words.states.masked_fill(~words.mask.unsqueeze(-1), 5.0), words.mask)
+    torch.testing.assert_close(mac.control(noisy, query), mac.control(words, query))  # what lies past a question's end is never read
+    with pytest.raises(ValueError, match="word by word"):
+        mac(v, q)
 
 
 def test_film_conditions_the_grid_itself_on_the_question():

@@ -8,6 +8,7 @@ from captioner.cli import main
 from captioner.config import RunConfig, load_config
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
+from captioner.models.vqa_reasoning import REASONERS
 from captioner.pipeline import check_same_encoder, describe, share_encoder
 from captioner.training.runner import train
 from captioner.vqa_inference import VQAAnswerer
@@ -187,4 +188,14 @@ def test_save_then_load_gives_identical_answers(vqa_run, shapes, tmp_path):
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("vqa_*.yaml")), ids=lambda p: p.name)
 def test_every_vqa_config_loads(config):
     loaded = load_config(config)
-    assert loaded.task == "vqa" and loaded.model.reasoning in ("glimpses", "stacked", "film")
+    assert loaded.task == "vqa" and loaded.model.reasoning in REASONERS.names()
+
+
+def test_mac_reasoning_trains_on_tiny_data_and_answers_after_reloading(shapes, image, tmp_path):
+    run = train(tiny_vqa_config(shapes, tmp_path / "mac", "model.reasoning=mac", "model.coord_features=true", "trainer.max_epochs=2"))
+    answerer = VQAAnswerer.load(run.model_path)
+    assert answerer.model.config.reasoning == "mac" and run.global_step > 0
+    answer = answerer.ask(image, "what color is the shape to the left of the circle?", top_k=3)
+    assert len(answer.answers) == 3 and answer.alphas.shape == (2, answerer.encoder.num_locations)  # one map per hop
+    copy = VQAAnswerer.load(answerer.save(tmp_path / "copy.pt"))
+    assert copy.ask(image, "is there a red square?", top_k=3).answers == answerer.ask(image, "is there a red square?", top_k=3).answers

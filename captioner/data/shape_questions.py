@@ -11,7 +11,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from captioner.data.shape_scene import COLORS, DIRECTIONS, NUMBER_WORDS, OPPOSITE, PHRASES, SHAPES, ShapeObject, apart, clearly, with_article
+from captioner.data.shape_scene import (
+    CLEAR_OFFSET, COLORS, DIRECTIONS, NUMBER_WORDS, OPPOSITE, PHRASES, SHAPES, ShapeObject, clearly, offset, with_article,
+)
 from captioner.registry import Registry
 
 
@@ -96,12 +98,12 @@ def negation(objects: list[ShapeObject], size: int, rng: random.Random) -> Shape
 
 @FAMILIES.register("relation")
 def relation_question(objects: list[ShapeObject], size: int, rng: random.Random) -> ShapeQuestion | None:
-    """'is the red circle to the left of the blue square?' about a pair clearly apart on that axis; yes half the time."""
-    pairs = [(a, b, axis) for a in objects for b in objects if a is not b for axis in ("left", "above") if apart(a, b, axis, size)]
+    """'is the red circle to the left of the blue square?' about a pair where one is clearly to one side of the
+    other (see shape_scene.clearly); yes half the time, no by asking the opposite side."""
+    pairs = [(a, b, d) for a in objects for b in objects if a is not b for d in DIRECTIONS if clearly(a, d, b, size)]
     if not pairs:
         return None
-    a, b, axis = rng.choice(pairs)
-    actual = axis if clearly(a, axis, b, size) else OPPOSITE[axis]
+    a, b, actual = rng.choice(pairs)
     truth = rng.random() < 0.5
     asked = actual if truth else OPPOSITE[actual]
     return ShapeQuestion(f"is the {a.name} {PHRASES[asked]} the {b.name}?", "yes" if truth else "no", "relation", "yes/no")
@@ -123,12 +125,12 @@ def two_hop(objects: list[ShapeObject], size: int, rng: random.Random) -> ShapeQ
 
 
 def _only_one_towards(objects: list[ShapeObject], ref: ShapeObject, direction: str, size: int) -> ShapeObject | None:
-    """The single object clearly `direction` of ref, when every other object is clearly apart from ref on that axis."""
+    """The single object clearly `direction` of ref, when every other object lies clearly the other way along that
+    axis (none level with ref, none a little that way but mostly across: "beside it" must name one object)."""
     others = [o for o in objects if o is not ref]
-    if not others or not all(apart(o, ref, direction, size) for o in others):
-        return None
     hits = [o for o in others if clearly(o, direction, ref, size)]
-    return hits[0] if len(hits) == 1 else None
+    away = [o for o in others if offset(o, ref, direction, size) <= -CLEAR_OFFSET]
+    return hits[0] if len(hits) == 1 and len(hits) + len(away) == len(others) else None
 
 
 def _reference_name(ref: ShapeObject, objects: list[ShapeObject], by: str) -> str:

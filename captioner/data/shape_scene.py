@@ -18,6 +18,7 @@ CLEAR_OFFSET = 0.15  # centres this far apart (a share of the canvas side) along
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (0, -1), "right": (0, 1), "above": (1, -1), "below": (1, 1)}
 PHRASES = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
 OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+ACROSS = {"left": "above", "right": "above", "above": "left", "below": "left"}  # a direction of the other axis
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,12 @@ def offset(other: ShapeObject, reference: ShapeObject, direction: str, size: int
 
 
 def clearly(other: ShapeObject, direction: str, reference: ShapeObject, size: int) -> bool:
-    """Is `other` clearly (by CLEAR_OFFSET of the canvas) to the `direction` of `reference`?"""
-    return offset(other, reference, direction, size) >= CLEAR_OFFSET
-
-
-def apart(a: ShapeObject, b: ShapeObject, axis_direction: str, size: int) -> bool:
-    """Are a and b clearly apart along the axis of `axis_direction` (either way)?"""
-    return abs(offset(a, b, axis_direction, size)) >= CLEAR_OFFSET
+    """Is `other` clearly to the `direction` of `reference`: by CLEAR_OFFSET of the canvas along that axis, and at
+    least half as far along it as across it (the captions' rule). A shape far below and a little to the left is
+    below the reference; whether it is also "to the left" is a question a person would not answer with certainty."""
+    along = offset(other, reference, direction, size)
+    across = abs(offset(other, reference, ACROSS[direction], size))
+    return along >= CLEAR_OFFSET and along >= across / 2
 
 
 def with_article(name: str) -> str:

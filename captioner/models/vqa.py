@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from captioner.models.vqa_reasoning import REASONERS
+from captioner.models.vqa_reasoning import REASONERS, WordStates
 
 
 def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -46,7 +46,7 @@ class VQAConfig:
     hidden_dim: int = 512  # question LSTM state, q
     attention_dim: int = 512
     glimpses: int = 2  # attention maps: independent glimpses, or hops of stacked attention
-    reasoning: str = "glimpses"  # glimpses | stacked | film (captioner.models.vqa_reasoning.REASONERS)
+    reasoning: str = "glimpses"  # glimpses | stacked | film | mac (captioner.models.vqa_reasoning.REASONERS)
     film_blocks: int = 2  # FiLM residual blocks (reasoning: film)
     fusion_dim: int = 1024  # hidden layer of the classifier MLP
     dropout: float = 0.5
@@ -77,10 +77,16 @@ class QuestionEncoder(nn.Module):
 
     def forward(self, questions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """questions (B, T) padded with 0, lengths (B,) → q (B, H)."""
+        return self.read(questions, lengths)[0]
+
+    def read(self, questions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, WordStates]:
+        """q (B, H) and the state after every word (B, T', H) with its mask (B, T'), T' the longest length."""
         embedded = self.dropout(torch.tanh(self.embed(questions)))  # (B, T, E)
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)  # h (1, B, H), in the original batch order
-        return h[-1]
+        out, (h, _) = self.lstm(packed)  # h (1, B, H), in the original batch order
+        states, _ = pad_packed_sequence(out, batch_first=True)  # (B, T', H), zeros after each question's end
+        mask = torch.arange(states.size(1), device=states.device) < lengths.to(states.device).unsqueeze(1)  # (B, T')
+        return h[-1], WordStates(states, mask)
 
 
 def grid_coordinates(num_locations: int, device: torch.device) -> torch.Tensor:
@@ -125,13 +131,13 @@ class VQAModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """features (N, L, C): one grid per question (N = B), or each image once with image_index (B,) naming the
         row of each question's image, so that the grid is projected once per image."""
-        q = self.question_encoder(questions, lengths)  # (B, H)
+        q, words = self.question_encoder.read(questions, lengths)  # (B, H), (B, T', H)
         batch, locations = q.size(0), features.size(1)
         if not self.config.use_image:  # blind: the answer from q alone; report uniform "attention"
             alphas = features.new_full((batch, self.config.glimpses, locations), 1.0 / locations)  # (B, G, L)
             return self.classifier(self.dropout(q)), alphas
         v = self.visual(features)  # (N, L, C')
-        fused, alphas = self.reasoner(v, q, image_index)  # (B, F), (B, G, L)
+        fused, alphas = self.reasoner(v, q, image_index, words)  # (B, F), (B, G, L)
         return self.classifier(self.dropout(fused)), alphas
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
