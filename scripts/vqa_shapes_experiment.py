@@ -28,13 +28,13 @@ from captioner.vqa_inference import Answer, VQAAnswerer
 
 # variant → config overrides (on top of --config); the first is the config as written
 VARIANTS = {
-    "stacked+coords": [],
+    "mac+coords": [],
     "blind": ["model.use_image=false"],
+    "stacked+coords": ["model.reasoning=stacked"],
     "glimpses": ["model.reasoning=glimpses", "model.coord_features=false"],
     "glimpses+coords": ["model.reasoning=glimpses"],
-    "stacked": ["model.coord_features=false"],
+    "stacked": ["model.reasoning=stacked", "model.coord_features=false"],
     "film+coords": ["model.reasoning=film"],
-    "mac+coords": ["model.reasoning=mac"],
 }
 # question pattern → which object of the image it names (exactly one, by construction of the shapes data)
 GROUNDED = {
