@@ -77,11 +77,12 @@ def test_one_image_needs_no_list_and_caption_iter_takes_a_glob(tiny, photos):
     assert [item.path for item in tiny.caption_iter(str(photos[0]))] == [photos[0]]
 
 
-def test_caption_iter_yields_in_order_with_unreadable_files_in_their_place(tiny, photos, tmp_path):
+@pytest.mark.parametrize("overlap", [True, False], ids=["stages-overlap", "stages-take-turns"])
+def test_caption_iter_yields_in_order_with_unreadable_files_in_their_place(tiny, photos, tmp_path, overlap):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(photos[0].read_bytes()[:200])
     paths = [photos[0], broken, *photos[1:]]
-    results = list(tiny.caption_iter(paths, batch_size=4, beam_size=2))
+    results = list(tiny.caption_iter(paths, batch_size=4, beam_size=2, overlap=overlap))
     assert [r.path for r in results] == paths
     assert results[1].caption is None and "broken.jpg: corrupt or truncated image" in results[1].error
     expected = tiny.caption(photos, beam_size=2, batch_size=1)
@@ -114,9 +115,10 @@ class CountingPaths(Sequence):
         return self.path
 
 
-def test_caption_iter_streams_a_few_batches_ahead_however_long_the_input(tiny, photos):
+@pytest.mark.parametrize("overlap", [True, False], ids=["stages-overlap", "stages-take-turns"])
+def test_caption_iter_streams_a_few_batches_ahead_however_long_the_input(tiny, photos, overlap):
     paths = CountingPaths(photos[0], 400)
-    results = tiny.caption_iter(paths, batch_size=4, beam_size=1)
+    results = tiny.caption_iter(paths, batch_size=4, beam_size=1, overlap=overlap)
     next(results)
     time.sleep(0.5)  # let every stage fill its queue
     assert paths.furthest < 60  # a bounded look-ahead (each stage holds at most a batch or two), not 400 images
