@@ -101,3 +101,17 @@ def test_encoding_in_chunks_gives_what_one_call_gives_with_the_same_layout():
     for result in (chunked, tiny_budget):
         torch.testing.assert_close(result, whole)
         assert result.stride() == whole.stride()  # what reads the grid sums in the same order
+
+
+@pytest.mark.parametrize("mode, size", [("RGB", (640, 480)), ("RGB", (37, 91)), ("L", (120, 80))])
+def test_preprocessing_equals_torchvisions_resize_totensor_normalize(mode, size):
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms as T
+
+    encoder = build_encoder("tiny_cnn", image_size=64)
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(mode)
+    torchvision_way = T.Compose([T.Resize((64, 64), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+                                 T.ToTensor(), T.Normalize(encoder.mean, encoder.std)])
+    assert torch.equal(encoder.transform(image), torchvision_way(image.convert("RGB")))

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 from torch import nn
-from torchvision import transforms as T
-
+from captioner.encoders.preprocess import Preprocess
 from captioner.grid import GridGeometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -113,15 +112,9 @@ class ImageEncoder(nn.Module):
         return self(pixels)
 
     @property
-    def transform(self) -> T.Compose:
+    def transform(self) -> Preprocess:
         """PIL RGB image → normalised (3, S, S) tensor, S = image_size (aspect ratio not kept, nothing cropped)."""
-        return T.Compose(
-            [
-                T.Resize((self.image_size, self.image_size), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                T.ToTensor(),
-                T.Normalize(self.mean, self.std),
-            ]
-        )
+        return Preprocess(self.image_size, self.mean, self.std)
 
     def describe(self) -> dict:
         """What a feature cache or checkpoint must agree on to reuse this encoder's output."""
