@@ -50,8 +50,8 @@ def save_model_file(path: str | Path, kind: str, payload: dict[str, Any], force:
     return atomic_save({"format": f"captioner/{kind}", "format_version": FORMAT_VERSION, **payload}, path, force)
 
 
-def load_model_file(path: str | Path, kind: str) -> dict[str, Any]:
-    """Read a model file safely and check it is a `kind` model of a format this version understands."""
+def load_model_file(path: str | Path, kind: str | None) -> dict[str, Any]:
+    """Read a model file safely and check it is a `kind` model (any kind for None) of a format this version understands."""
     path = Path(path)
     if not path.is_file():
         raise CaptionerError(f"checkpoint not found: {path}")
@@ -62,7 +62,7 @@ def load_model_file(path: str | Path, kind: str) -> dict[str, Any]:
         raise CaptionerError(f"{path} is not a usable captioner checkpoint: {reason}") from None
     if not isinstance(payload, dict) or not str(payload.get("format", "")).startswith("captioner/"):
         raise CaptionerError(f"{path} is not a captioner model file (a Lightning training checkpoint? export one with captioner train)")
-    if payload["format"] != f"captioner/{kind}":
+    if kind is not None and payload["format"] != f"captioner/{kind}":
         raise CaptionerError(f"{path} is a {payload['format'].split('/')[1]} model, not a {kind} model")
     if payload.get("format_version") != FORMAT_VERSION:
         raise CaptionerError(f"{path} has format version {payload.get('format_version')}; this captioner reads {FORMAT_VERSION}")

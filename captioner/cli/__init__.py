@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("caption", "caption images with a trained checkpoint (the shipped one by default)"),
     "ask": ("ask", "answer a question about an image with a VQA checkpoint"),
     "train": ("train", "train a captioning or VQA model from a YAML config"),
+    "average": ("average", "average the weights of model files fine-tuned from one start (a model soup)"),
     "evaluate": ("evaluate", "caption a dataset and report BLEU, METEOR, ROUGE-L, CIDEr-D"),
     "extract-features": ("extract_features", "cache a frozen encoder's grid features for a dataset"),
     "make-shapes": ("make_shapes", "generate the synthetic shapes dataset (captions, VQA, boxes)"),

@@ -8,7 +8,7 @@ gate β, the top layer's recurrent gates) as one matrix multiply per step; the o
 """
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,12 @@ class DecoderConfig:
     reinforce_weight: float = 1.0
     entropy_weight: float = 0.002
     hard_inference: str = "argmax"  # argmax | expectation
+
+    # fields that shape only the training loss, not the network: model files that differ in them still average
+    TRAINING_ONLY: ClassVar[tuple[str, ...]] = (
+        "dropout", "alpha_c", "penalty_reduction", "attention_supervision", "attention_supervision_loss",
+        "expectation_prob", "baseline_decay", "reinforce_weight", "entropy_weight",
+    )
 
     def __post_init__(self) -> None:
         choices = {"cell": CELLS, "attention": ("soft", "hard"), "gate": (*GATE_WIDTH, None),

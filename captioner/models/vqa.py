@@ -8,6 +8,7 @@ Plain nn.Module: no Lightning imports, usable bare from a notebook.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,8 @@ class VQAConfig:
     use_image: bool = True  # False: the question-only ("blind") baseline, same classifier
     coord_features: bool = False  # append each cell's (x, y) to its features: lets glimpses say where they looked
     loss: str = "bce"  # bce | soft_ce
+
+    TRAINING_ONLY: ClassVar[tuple[str, ...]] = ("dropout", "loss")  # shape only the loss: files differing in them average
 
     def __post_init__(self) -> None:
         for field in ("embed_dim", "hidden_dim", "attention_dim", "glimpses", "fusion_dim", "film_blocks"):
