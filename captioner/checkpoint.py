@@ -6,8 +6,6 @@ package; only fine-tuned or randomly initialised encoders are stored.
 """
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import torch
 from captioner.config import EncoderConfig, build_section
 from captioner.encoders import ImageEncoder, encoder_from_config
 from captioner.errors import CaptionerError
+from captioner.files import write_atomic
 
 FORMAT_VERSION = 1
 
@@ -25,16 +24,7 @@ def atomic_save(payload: dict, path: str | Path, force: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise CaptionerError(f"{path} already exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -24,7 +24,7 @@ NOT_COMPARED = ("meta", "document_frequencies") + STATE_KEYS  # all else must be
 LOSS_ONLY_FIELDS = {"decoder_config": DecoderConfig.TRAINING_ONLY, "model_config": VQAConfig.TRAINING_ONLY}
 
 
-def average_model_files(paths: Sequence[str | Path]) -> dict[str, Any]:
+def average_model_files(paths: Sequence[str | Path], recipe: str | None = None) -> dict[str, Any]:
     """The payload of a model file whose weights are the mean of `paths`' weights; the rest is the first file's."""
     if len(paths) < 2:
         raise CaptionerError("averaging needs at least two model files")
@@ -36,15 +36,15 @@ def average_model_files(paths: Sequence[str | Path]) -> dict[str, Any]:
     for key in STATE_KEYS:
         if key in first:
             soup[key] = _mean_state([p[key] for p in payloads], key, paths)
-    soup["meta"] = _soup_meta(paths, payloads)
+    soup["meta"] = _soup_meta(paths, payloads, recipe)
     return soup
 
 
-def save_soup(out: str | Path, paths: Sequence[str | Path], force: bool = False) -> Path:
+def save_soup(out: str | Path, paths: Sequence[str | Path], recipe: str | None = None, force: bool = False) -> Path:
     """Average `paths` into the model file `out` (refusing to overwrite it without `force`)."""
     if Path(out).exists() and not force:
         raise CaptionerError(f"{out} already exists; pass --force to overwrite it")
-    soup = average_model_files(paths)
+    soup = average_model_files(paths, recipe)
     kind = soup.pop("format").split("/", 1)[1]
     soup.pop("format_version")
     return save_model_file(out, kind, soup, force=force)
@@ -85,7 +85,8 @@ def _mean_state(states: list[dict[str, torch.Tensor] | None], key: str, paths: S
     return mean
 
 
-def _soup_meta(paths: Sequence[str | Path], payloads: list[dict]) -> dict[str, Any]:
+def _soup_meta(paths: Sequence[str | Path], payloads: list[dict], recipe: str | None) -> dict[str, Any]:
     ingredients = [{"file": Path(p).name, **{k: v for k, v in (q.get("meta") or {}).items() if k in ("recipe", "metrics")}} for p, q in zip(paths, payloads)]
     task = (payloads[0].get("meta") or {}).get("task")
-    return {"task": task, "recipe": f"uniform average of the weights of {len(paths)} model files (a model soup)", "ingredients": ingredients}
+    averaged = f"uniform average of the weights of {len(paths)} model files (a model soup)"
+    return {"task": task, "recipe": f"{averaged}: {recipe}" if recipe else averaged, "ingredients": ingredients}

@@ -5,9 +5,7 @@ imported lazily inside the functions so that importing this module stays cheap.
 """
 
 import json
-import os
 import textwrap
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from captioner.files import write_atomic
 from captioner.grid import Box, GridGeometry
 
 if TYPE_CHECKING:
@@ -201,21 +200,8 @@ def _draw_panels(figure, panels: list[tuple[np.ndarray, str]], columns: int) -> 
 
 
 def _save(figure, out_path: str | Path) -> Path:
-    return _atomic(out_path, lambda tmp: figure.savefig(tmp, format="png", facecolor="white"))
+    return write_atomic(out_path, lambda tmp: figure.savefig(tmp, format="png", facecolor="white"))
 
 
 def _save_text(text: str, out_path: str | Path) -> Path:
-    return _atomic(out_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _atomic(out_path: str | Path, write) -> Path:
-    """Write atomically: `write(tmp)` to a temporary file beside the target, then `os.replace`."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_atomic(out_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

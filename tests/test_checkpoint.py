@@ -51,3 +51,12 @@ def test_existing_files_are_not_overwritten_without_force(tmp_path):
     atomic_save({"a": 1}, path, force=True)
     assert torch.load(path, weights_only=True) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
+
+
+def test_model_files_get_the_usual_permissions_not_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_model_file(tmp_path / "m.pt", "caption", {"w": torch.ones(1)})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

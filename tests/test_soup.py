@@ -68,9 +68,9 @@ def test_the_cli_writes_the_soup_and_never_overwrites_without_force(two_runs, tm
     out.write_text("user data")
     assert main(["average", str(out), *map(str, two_runs)]) == 1
     assert "already exists; pass --force" in capsys.readouterr().err and out.read_text() == "user data"
-    assert main(["average", str(out), *map(str, two_runs), "--force"]) == 0
+    assert main(["average", str(out), *map(str, two_runs), "--force", "--recipe", "two seeds"]) == 0
     assert "averaged 2 model files" in capsys.readouterr().out
-    assert load_model_file(out, "caption")["meta"]["recipe"].startswith("uniform average")
+    assert load_model_file(out, "caption")["meta"]["recipe"] == "uniform average of the weights of 2 model files (a model soup): two seeds"
 
 
 def test_runs_that_differ_only_in_their_training_loss_still_average(two_runs, tmp_path):

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +24,7 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer import ptbtokenizer
 
 from captioner.errors import CaptionerError
+from captioner.files import write_atomic
 from captioner.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -193,17 +193,7 @@ def caption_statistics(captions: Iterable[str]) -> dict[str, float]:
 
 def write_json_atomic(payload: object, path: str | Path) -> Path:
     """json.dump to a temporary file beside `path`, then rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8"))
 
 
 def write_coco_results(results: dict[int, str], path: str | Path) -> Path:
