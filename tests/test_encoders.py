@@ -114,4 +114,5 @@ def test_preprocessing_equals_torchvisions_resize_totensor_normalize(mode, size)
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(mode)
     torchvision_way = T.Compose([T.Resize((64, 64), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
                                  T.ToTensor(), T.Normalize(encoder.mean, encoder.std)])
-    assert torch.equal(encoder.transform(image), torchvision_way(image.convert("RGB")))
+    pixels = encoder.transform(image)
+    assert pixels.is_contiguous() and torch.equal(pixels, torchvision_way(image.convert("RGB")))

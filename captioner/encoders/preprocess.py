@@ -25,7 +25,7 @@ class Preprocess:
         if image.mode != "RGB":
             image = image.convert("RGB")
         resized = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
-        pixels = np.asarray(resized).transpose(2, 0, 1).astype(np.float32)  # (S, S, 3) uint8 → (3, S, S) float
+        pixels = np.asarray(resized).transpose(2, 0, 1).astype(np.float32, order="C")  # (S, S, 3) uint8 → (3, S, S) float, contiguous
         return torch.from_numpy(pixels).div_(255).sub_(self.mean).div_(self.std)
 
     def __repr__(self) -> str:
