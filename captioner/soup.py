@@ -1,15 +1,17 @@
 """Model soups (Wortsman et al. 2022): the uniform average of the weights of model files fine-tuned from one start.
 
 Runs that leave the same starting model by different routes (another seed, baseline or auxiliary loss) stay in one
-basin of the loss, so the average of their weights is itself a good model, and usually a better one than any of
-them: for the shipped captioner, its self-critical runs' average scores above each run (docs/RESULTS.md). Only
+basin of the loss, so the average of their weights is itself a good model that combines what each run learnt:
+the shipped captioner is the soup of eight self-critical runs, and it captions as well as a single run while its
+words point at what they name like the runs trained with supervised attention (docs/RESULTS.md). Only
 files that describe the same network can be averaged: same kind, vocabulary, answers, encoder and layer sizes; they
 may differ in what only shaped their training loss (a supervised-attention weight, dropout), and the soup keeps
 the first file's settings there.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
