@@ -66,3 +66,11 @@ def test_scale_shrinks_the_collections_folders_and_is_said_on_the_command_line(t
     assert "must be in (0, 1], got 0" in capsys.readouterr().err
     args = argparse.Namespace(only=["folder-captioning"], quick=False, threads=1, checkpoint=None, scale=0.05)
     assert _command(args) == "captioner benchmark --only folder-captioning --scale 0.05"
+
+
+def test_allocator_row_compares_two_fresh_processes_running_the_encoder():
+    from captioner.benchmarks.core import run_suite
+
+    [row] = run_suite(["allocator"], quick=True, log=lambda message: None)
+    assert row.unit == "images/s" and row.ours > 0 and row.baseline > 0 and math.isclose(row.ratio, row.ours / row.baseline)
+    assert row.target is None and "fresh processes" in row.case

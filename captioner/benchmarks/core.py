@@ -18,7 +18,7 @@ from captioner.registry import Registry
 
 # Modules whose import registers benchmarks (a new area adds its module here).
 BENCHMARK_MODULES = ("captioner.benchmarks.suite", "captioner.benchmarks.self_critical", "captioner.benchmarks.serving",
-                     "captioner.benchmarks.collections")
+                     "captioner.benchmarks.collections", "captioner.benchmarks.allocator")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import sys
 from importlib import import_module
 
 from captioner import __version__
+from captioner.allocator import keep_freed_memory
 from captioner.errors import CaptionerError
 
 # subcommand → (module under captioner.cli, one-line help)
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2
+    keep_freed_memory()  # forward passes reuse their buffers instead of faulting them in again (captioner.allocator)
     try:
         return int(args._run(args) or 0)
     except CaptionerError as e:
