@@ -19,7 +19,7 @@ from captioner.benchmarks.tutorial_decoder import TutorialDecoder, tutorial_trai
 from captioner.config import EncoderConfig, RunConfig
 from captioner.data.features import extract_features
 from captioner.data.images import load_image
-from captioner.encoders import ImageEncoder, encoder_from_config
+from captioner.encoders import ImageEncoder, encode_in_chunks, encoder_from_config
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoding import generate
@@ -187,7 +187,7 @@ def _extract(encoder: ImageEncoder, images: dict[int, Path], out: Path, batch: i
 @torch.inference_mode()
 def _encode_all(encoder: ImageEncoder, pixels: torch.Tensor, batch: int = 32) -> None:
     for start in range(0, pixels.size(0), batch):
-        encoder(pixels[start : start + batch])  # (b, L, C)
+        encode_in_chunks(encoder, pixels[start : start + batch])  # (b, L, C), in the chunks extraction encodes
 
 
 # -- 4. training epoch from the cache ----------------------------------------------------------------------------

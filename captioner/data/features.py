@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from captioner.data.image_files import ImageFiles, keep_readable
-from captioner.encoders import ImageEncoder
+from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 
 
@@ -116,7 +116,7 @@ def extract_features(
     for rows, pixels, errors in loader:
         failures += [reason for _, reason in errors]
         if pixels is not None:
-            array[rows] = encoder(pixels.to(device)).cpu().numpy().astype(np.float16)  # (b, L, C)
+            array[rows] = encode_in_chunks(encoder, pixels.to(device)).cpu().numpy().astype(np.float16)  # (b, L, C)
             written += rows
         if on_progress is not None:
             on_progress(len(rows) + len(errors))
