@@ -100,3 +100,13 @@ def test_extract_features_from_a_wrong_image_folder_is_one_line_and_writes_no_ca
                  "--out", str(tmp_path / "cache"), "--encoder", "tiny_cnn", "--workers", "0"]) == 1
     assert capsys.readouterr().err.strip() == f"captioner extract-features: error: {message.format(tmp=tmp_path)}"
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_interrupted_extraction_leaves_no_partial_cache_behind(images, tmp_path):
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    encoder = build_encoder("tiny_cnn", image_size=32).eval()
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(encoder, images, tmp_path / "cache", batch_size=2, on_progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]  # neither the cache nor its temporary folder

@@ -106,9 +106,25 @@ def extract_features(
         raise CaptionerError(f"{out} already exists; pass --force to overwrite the feature cache")
     encoder.eval()
     items = sorted(images.items())
-    L, C = encoder.num_locations, encoder.channels
     tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
-    array = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
+    try:  # an interrupted run (Ctrl-C, an error) leaves no half-written cache of up to gigabytes behind
+        written, failures, seconds = _encode_into(tmp, encoder, items, batch_size, num_workers, on_progress)
+        _write_meta(tmp, encoder, items, written, failures)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    stats = {"images": len(written), "failed": failures, "seconds": seconds, "images_per_s": len(written) / max(seconds, 1e-9)}
+    return FeatureCache(out), stats
+
+
+def _encode_into(folder: Path, encoder: ImageEncoder, items: list, batch_size: int, num_workers: int,
+                 on_progress: Callable[[int], object] | None) -> tuple[list[int], list[str], float]:
+    """Encode every image into folder/features.npy; returns the rows written, the failures and the seconds taken."""
+    L, C = encoder.num_locations, encoder.channels
+    array = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
     device = next(encoder.parameters()).device
     loader = DataLoader(ImageFiles([path for _, path in items], encoder.transform), batch_size=batch_size,
                         num_workers=num_workers, collate_fn=keep_readable, pin_memory=device.type == "cuda")
@@ -121,13 +137,7 @@ def extract_features(
         if on_progress is not None:
             on_progress(len(rows) + len(errors))
     array.flush()
-    seconds = time.perf_counter() - start
-    _write_meta(tmp, encoder, items, written, failures)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    stats = {"images": len(written), "failed": failures, "seconds": seconds, "images_per_s": len(written) / max(seconds, 1e-9)}
-    return FeatureCache(out), stats
+    return written, failures, time.perf_counter() - start
 
 
 def _write_meta(folder: Path, encoder: ImageEncoder, items: list, written: list[int], failures: list[str]) -> None:
