@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from captioner.models.attention import BLOCK_BYTES
+from captioner.models.attention import BLOCK_BYTES, tanh_
 
 
 class Packed(NamedTuple):
@@ -155,7 +155,7 @@ class SoftAttentionLSTM(torch.autograd.Function):
 
 def _energy(projected: torch.Tensor, query: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """tanh(W_a a + W_q h) into `out`: projected (n, L, A), query (n, A) → (n, L, A)."""
-    return torch.add(projected, query.unsqueeze(1), out=out).tanh_()
+    return tanh_(torch.add(projected, query.unsqueeze(1), out=out))
 
 
 def _blocks(projected: torch.Tensor) -> list[tuple[int, int]]:
