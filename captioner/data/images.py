@@ -47,7 +47,7 @@ def _decode(source: Path | io.BytesIO, name: str) -> Image.Image:
                 if img.width * img.height > MAX_PIXELS:
                     raise CaptionerError(f"{name}: image too large ({img.width}×{img.height} pixels)")
                 img.load()
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)  # a no-op without an orientation tag: no copy of the pixels
                 return _to_rgb(img)
     except CaptionerError:
         raise
@@ -107,7 +107,9 @@ def _tensor_to_uint8(tensor: "torch.Tensor", position: int) -> "torch.Tensor":
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Palette/alpha images are composited on white; 16-bit greyscale is scaled to 8 bits."""
+    """Palette/alpha images are composited on white; 16-bit greyscale is scaled to 8 bits; RGB is returned as it is."""
+    if img.mode == "RGB":
+        return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.point(lambda v: v / 256).convert("L")
     if img.mode == "P":
