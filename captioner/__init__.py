@@ -6,7 +6,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Heavy imports (torch, Lightning) are deferred so `captioner --help` stays instant.
-_LAZY = {"Captioner": "captioner.inference", "build_encoder": "captioner.encoders", "Vocabulary": "captioner.text"}
+_LAZY = {"Captioner": "captioner.inference", "build_encoder": "captioner.encoders", "Vocabulary": "captioner.text",
+         "keep_freed_memory": "captioner.allocator"}
 
 
 def __getattr__(name: str) -> Any:
