@@ -142,16 +142,15 @@ class Captioner:
         """Caption image files, yielding each result in input order as soon as its batch is done.
 
         With `overlap` three stages overlap, each a bounded queue ahead of the next: decoding (DataLoader worker
-        processes, or with num_workers=0 a background thread), the encoder, and caption search; without it the
-        encoder runs alone on torch's threads, then the search on one thread beside the next batch's decoding
-        (`stages.interleave`; in worker processes when num_workers > 0). None (the default)
+        processes, or with num_workers=0 a background thread), the encoder, and caption search; without it they
+        take turns in this thread (decoding still in worker processes when num_workers > 0). None (the default)
         overlaps on a GPU and on a CPU with cores to spare beyond torch's threads (`stages.overlap_pays`). Memory
         holds a few batches, however many paths. Unreadable files are yielded with `error` set, in their place.
         `paths` may be any iterable (a glob, a generator: its paths are listed first) or one path.
         """
         from torch.utils.data import DataLoader
 
-        from captioner.stages import in_background, interleave, map_in_background, overlap_pays
+        from captioner.stages import in_background, map_in_background, overlap_pays
 
         paths = [paths] if isinstance(paths, (str, Path)) else paths if isinstance(paths, Sequence) else list(paths)
         loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
@@ -164,7 +163,7 @@ class Captioner:
             encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
             decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")
         else:
-            decoded = interleave(loader, self._encode_batch, lambda batch: self._caption_batch(batch, *options))
+            decoded = (self._caption_batch(self._encode_batch(batch), *options) for batch in loader)
         for results in decoded:
             for index, caption, error in results:
                 yield CaptionedFile(Path(paths[index]), caption, error)

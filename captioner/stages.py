@@ -2,23 +2,19 @@
 
 PIL's decoders and torch's kernels release the GIL, so image decoding, the encoder and beam search, each in a
 thread of its own, run at the same time on different cores. Queues are bounded: memory holds at most `depth`
-items per stage, however long the input. Where torch's threads already fill the cores, `interleave` overlaps
-only what does not need them all: decoding beside a one-thread search.
+items per stage, however long the input.
 """
 
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
 
 T = TypeVar("T")
 U = TypeVar("U")
-V = TypeVar("V")
 
 _END = object()
 
@@ -59,35 +55,6 @@ def in_background(items: Iterable[T], depth: int = 2, name: str = "captioner-sta
 def map_in_background(fn: Callable[[T], U], items: Iterable[T], depth: int = 1, name: str = "captioner-stage") -> Iterator[U]:
     """fn(item) for each item, computed in a background thread (which also pulls `items`)."""
     return in_background((fn(item) for item in items), depth, name)
-
-
-def interleave(batches: Iterable[T], encode: Callable[[T], U], search: Callable[[U], V], name: str = "captioner-decode") -> Iterator[V]:
-    """search(encode(batch)) for each batch, where torch's threads fill the cores: the encoder runs on all of them,
-    then the search runs on one while the next batch is pulled from `batches` (decoded) in a thread on the other.
-
-    Beam search gains little from a second thread (its matrix multiplies have a few rows per image) and decoding
-    releases the GIL, so the two share the cores where the encoder alone could use both (`overlap_pays` false).
-    """
-    iterator = iter(batches)
-    with ThreadPoolExecutor(1, thread_name_prefix=name) as pool:
-        pending = pool.submit(next, iterator, _END)
-        while (batch := pending.result()) is not _END:
-            encoded = encode(batch)
-            pending = pool.submit(next, iterator, _END)
-            with intra_op_threads(1):
-                result = search(encoded)
-            yield result
-
-
-@contextmanager
-def intra_op_threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to `count` for the block (process-wide), then restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _produce(items: Iterable, buffer: queue.Queue, stop: threading.Event) -> None:

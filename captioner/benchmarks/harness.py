@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from captioner.errors import CaptionerError
-from captioner.stages import intra_op_threads
 
 
 # -- timing --------------------------------------------------------------------------------------------------------
@@ -37,8 +36,12 @@ def race(sides: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run under `count` intra-op threads (0: leave torch's setting); the previous count is restored afterwards."""
-    with intra_op_threads(count or torch.get_num_threads()):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count or previous)
+    try:
         yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # -- other processes and the rest of the package ----------------------------------------------------------------------
