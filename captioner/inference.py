@@ -13,7 +13,7 @@ from captioner.checkpoint import encoder_from_payload, encoder_payload, half_sta
 from captioner.config import EncoderConfig, build_section
 from captioner.consensus import consensus_tokens
 from captioner.data.image_files import ImageFiles, keep_readable
-from captioner.data.images import ImageInput, as_image_list, as_rgb_image
+from captioner.data.images import ImageInput, as_image_list, as_rgb_image, input_size
 from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD
@@ -189,7 +189,9 @@ class Captioner:
     def encode_images(self, images: Sequence[ImageInput], first: int = 0) -> torch.Tensor:
         """Images (any form `caption` takes) → grid features (B, L, C): what caption_features reads, and what a VQA
         answerer with the same encoder reads too (captioner.pipeline). Errors name image `first + k`."""
-        pixels = torch.stack([self.encoder.transform(as_rgb_image(image, first + k)) for k, image in enumerate(images)])  # (B, 3, S, S)
+        transform = self.encoder.transform
+        size = input_size(transform)
+        pixels = torch.stack([transform(as_rgb_image(image, first + k, size)) for k, image in enumerate(images)])  # (B, 3, S, S)
         return self.encode(pixels)
 
     @torch.no_grad()

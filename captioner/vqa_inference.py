@@ -12,7 +12,7 @@ from PIL import Image
 
 from captioner.checkpoint import encoder_from_payload, encoder_payload, half_state, load_model_file, load_state_checked, save_model_file
 from captioner.config import EncoderConfig, build_section
-from captioner.data.images import load_image
+from captioner.data.images import input_size, load_image
 from captioner.data.vqa import AnswerVocabulary, encode_question
 from captioner.encoders import ImageEncoder
 from captioner.errors import CaptionerError
@@ -112,7 +112,8 @@ class VQAAnswerer:
     @torch.no_grad()
     def encode(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
         """Images (paths or PIL images) → grid features (B, L, C), as ask_features reads them."""
-        return self.encoder.encode_images([img if isinstance(img, Image.Image) else load_image(img) for img in images])
+        size = input_size(self.encoder.transform)
+        return self.encoder.encode_images([img if isinstance(img, Image.Image) else load_image(img, size) for img in images])
 
     @torch.no_grad()
     def ask(self, image: str | Path | Image.Image, question: str, top_k: int = 5) -> Answer:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from captioner.data.images import load_image
+from captioner.data.images import input_size, load_image
 from captioner.data.karpathy import CaptionIndex, check_split, is_karpathy, karpathy_index
 from captioner.errors import CaptionerError
 from captioner.registry import Registry
@@ -207,7 +207,7 @@ class CocoCaptions(Dataset):
         if self.features is not None:
             return {"features": torch.from_numpy(self.features[image_id])}
         try:
-            return {"image": self.transform(load_image(self.image_path(image_id)))}
+            return {"image": self.transform(load_image(self.image_path(image_id), input_size(self.transform)))}
         except CaptionerError as e:
             if self.fail_fast:
                 raise

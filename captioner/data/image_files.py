@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from captioner.data.images import load_image
+from captioner.data.images import input_size, load_image
 from captioner.errors import CaptionerError
 
 
@@ -20,13 +20,14 @@ class ImageFiles(Dataset):
 
     def __init__(self, paths: Sequence[str | Path], transform: Callable[[Image.Image], torch.Tensor]) -> None:
         self.paths, self.transform = paths, transform
+        self.size = input_size(transform)  # large JPEGs are decoded at a reduced scale that still covers it
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
         try:
-            return index, self.transform(load_image(self.paths[index])), ""
+            return index, self.transform(load_image(self.paths[index], self.size)), ""
         except CaptionerError as e:
             return index, None, str(e)
 

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from captioner.data.coco import read_json
-from captioner.data.images import load_image
+from captioner.data.images import input_size, load_image
 from captioner.errors import CaptionerError
 from captioner.evaluation.vqa_accuracy import normalize_answer, soft_score
 from captioner.text import Vocabulary
@@ -203,7 +203,7 @@ class VQADataset(Dataset):
                 self._last = (image_id, torch.from_numpy(self.features[image_id]))  # (L, C) float16
             return {"features": self._last[1]}
         try:
-            return {"image": self.transform(load_image(self.images_dir / self.files[image_id]))}
+            return {"image": self.transform(load_image(self.images_dir / self.files[image_id], input_size(self.transform)))}
         except CaptionerError as e:
             if self.fail_fast:
                 raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from captioner.data.images import load_image_bytes
+from captioner.data.images import input_size, load_image_bytes
 from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.inference import Caption, Captioner
@@ -90,7 +90,7 @@ class Engine:
         grid = self.cache.get((self._encoder_key(task), digest))
         if grid is not None:
             return ImageJob(digest, grid=grid)
-        image = decode_upload(data)
+        image = decode_upload(data, input_size(encoder.transform))
         return ImageJob(digest, pixels=encoder.transform(image))  # (3, S, S)
 
     # -- the model thread ------------------------------------------------------------------------------------------
@@ -137,6 +137,7 @@ class Engine:
         return "ask" if task == "ask" and not self.shared_encoder else "caption"
 
 
-def decode_upload(data: bytes) -> Image.Image:
-    """Upload bytes → RGB image, through the same guards as image files (a CaptionerError names the problem)."""
-    return load_image_bytes(data, "uploaded image")
+def decode_upload(data: bytes, size: int | None = None) -> Image.Image:
+    """Upload bytes → RGB image, through the same guards as image files (a CaptionerError names the problem);
+    `size` as `load_image`'s (None: the whole picture, as figures draw it)."""
+    return load_image_bytes(data, "uploaded image", size)
