@@ -13,7 +13,6 @@ CAPTIONER_MALLOC=default to leave malloc as it is. Elsewhere than glibc (macOS, 
 """
 
 import ctypes
-import ctypes.util
 import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
@@ -35,9 +34,8 @@ def keep_freed_memory() -> bool:
 
 def _mallopt():
     """glibc's mallopt(int, int) -> int, or None where the C library has none."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols this process has loaded: its C library's among them
         mallopt = libc.mallopt
         libc.gnu_get_libc_version  # only glibc's mallopt takes these parameter numbers
     except (OSError, AttributeError, TypeError):
