@@ -90,8 +90,8 @@ class Engine:
         grid = self.cache.get((self._encoder_key(task), digest))
         if grid is not None:
             return ImageJob(digest, grid=grid)
-        image = decode_upload(data, input_size(encoder.transform))
-        return ImageJob(digest, pixels=encoder.transform(image))  # (3, S, S)
+        transform = encoder.transform
+        return ImageJob(digest, pixels=transform(decode_upload(data, input_size(transform))))  # (3, S, S)
 
     # -- the model thread ------------------------------------------------------------------------------------------
     @torch.no_grad()
