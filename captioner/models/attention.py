@@ -25,6 +25,8 @@ def tanh_(x: torch.Tensor) -> torch.Tensor:
 
 IN_PLACE = {"tanh": torch.tanh_, "relu": torch.relu_}  # on the freshly computed energy: one (n, L, A) buffer, not two
 IN_BLOCKS = {"tanh": tanh_, "relu": torch.relu_}  # without autograd, on a block that is in cache
+
+
 class AdditiveAttention(nn.Module):
     """α = softmax_L( w · act(W_a a_i + W_q q) ), with one score head per glimpse.
 
