@@ -108,7 +108,8 @@ class ImageEncoder(nn.Module):
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """PIL images → (B, L, C) grid features, preprocessed as in training, on this encoder's device."""
         device = next(self.parameters()).device
-        pixels = torch.stack([self.transform(image) for image in images]).to(device)  # (B, 3, S, S)
+        transform = self.transform  # a property that builds a Preprocess: once, not once per image
+        pixels = torch.stack([transform(image) for image in images]).to(device)  # (B, 3, S, S)
         return self(pixels)
 
     @property
