@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from captioner.data.image_files import ImageFiles
@@ -56,3 +57,14 @@ def test_the_folder_dataset_decodes_at_its_transforms_size(photo):
     assert files.size == 224
     index, pixels, error = files[0]
     assert index == 0 and error == "" and tuple(pixels.shape) == (3, 224, 224)
+
+
+def test_a_batch_decoded_in_threads_equals_its_items_decoded_in_turn(photo, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    files = ImageFiles([photo, broken, photo, photo], Preprocess(64, (0.5,) * 3, (0.25,) * 3))
+    batch = files.__getitems__([3, 1, 0])  # what a DataLoader without workers asks for: a batch's indices
+    one_by_one = [files[i] for i in (3, 1, 0)]
+    assert [(index, error) for index, _, error in batch] == [(index, error) for index, _, error in one_by_one]
+    assert batch[1][1] is None and "broken.jpg" in batch[1][2]
+    assert all(torch.equal(a, b) for (_, a, _), (_, b, _) in zip(batch, one_by_one) if a is not None)
