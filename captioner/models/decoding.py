@@ -160,7 +160,11 @@ class _Hypothesis:
 
 class _BeamSearch:
     """The attention history is kept as each step's maps (B·k, L) and each row's path through the steps' rows,
-    so a step copies a few integers per row, not every row's maps so far; maps are gathered for the results only."""
+    so a step copies a few integers per row, not every row's maps so far; maps are gathered for the results only.
+
+    Images whose best caption is certain leave the batch: the decoder steps only the live images' rows (`live`,
+    their ids; the step's tensors are theirs alone, in that order), so a batch costs the sum of its images'
+    lengths, not its longest times its size. Paths hold global rows (image·k + beam), whatever the live set."""
 
     def __init__(
         self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float, no_repeat: int = 0
@@ -168,33 +172,59 @@ class _BeamSearch:
         self.decoder, self.features = decoder, features
         self.k, self.max_len, self.length_penalty, self.no_repeat = k, max_len, length_penalty, no_repeat
         self.B = features.size(0)
-        self.offsets = torch.arange(self.B, device=features.device).unsqueeze(1) * k  # (B, 1): each image's beam 0
         self.hypotheses: list[list[_Hypothesis]] = [[] for _ in range(self.B)]  # finished, per image
         self.done = [False] * self.B
         self.alphas: list[torch.Tensor] = []  # per step: (B·k, L), the attention of every row at that step
+        self.live = torch.arange(self.B, device=features.device)  # (n,): the images still searched, in row order
 
     def run(self) -> Generation:
         B, k, device = self.B, self.k, self.features.device
         memory, state = self.decoder.prepare(self.features)  # the memory stays one per image (see CaptionDecoder.step)
-        scores = torch.full((B, k), float("-inf"), device=device)  # (B, k)
+        scores = torch.full((B, k), float("-inf"), device=device)  # (n, k)
         scores[:, 0] = 0.0  # only one live beam per image at first: no k copies of one hypothesis
-        words = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (B·k, t)
-        paths = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (B·k, t): each row's row at every step
+        words = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (n·k, t)
+        paths = torch.empty(B * k, 0, dtype=torch.long, device=device)  # (n·k, t): each row's global row at every step
         out = self._first_step(memory, state)
         for t in range(self.max_len):
-            self.alphas.append(out.alpha)
-            log_probs = out.logits.float().log_softmax(dim=-1)  # (B·k, V): the model's, before any word is banned
+            rows = self._rows(self.live)  # (n·k,): the global row of each live row
+            self.alphas.append(out.alpha.new_zeros(B * k, out.alpha.size(1)).index_copy_(0, rows, out.alpha))
+            log_probs = out.logits.float().log_softmax(dim=-1)  # (n·k, V): the model's, before any word is banned
             log_probs = block_repeated_ngrams(log_probs, words, self.no_repeat)
-            top, beams, chosen = self._candidates(scores, log_probs)  # (B, 2k) each
-            self._collect_finished(top, beams, chosen, words, paths)
-            scores, beams, chosen = self._survivors(top, beams, chosen)  # (B, k) each
-            index = (beams + self.offsets).view(-1)  # (B·k,): global id of each survivor's parent beam
-            words = torch.cat([words.index_select(0, index), chosen.view(-1, 1)], dim=1)  # (B·k, t+1)
-            paths = torch.cat([paths.index_select(0, index), index.view(-1, 1)], dim=1)  # (B·k, t+1)
+            top, beams, chosen = self._candidates(scores, log_probs)  # (n, 2k) each
+            self._collect_finished(top, beams, chosen, words, paths, rows)
+            scores, beams, chosen = self._survivors(top, beams, chosen)  # (n, k) each
+            index = (beams + self._offsets()).view(-1)  # (n·k,): live row of each survivor's parent beam
+            words = torch.cat([words.index_select(0, index), chosen.view(-1, 1)], dim=1)  # (n·k, t+1)
+            paths = torch.cat([paths.index_select(0, index), rows.index_select(0, index).view(-1, 1)], dim=1)  # (n·k, t+1)
             if self._all_done(scores, length=t + 1) or t + 1 == self.max_len:
                 break
-            out = self.decoder.step(chosen.view(-1), out.state.select(index), memory)  # survivors' words (B·k,)
+            keep = self._still_live()  # (n',): positions in the live set of the images not yet done
+            if keep is not None:
+                scores, words, paths, chosen, index, memory = self._compact(keep, scores, words, paths, chosen, index, memory)
+            out = self.decoder.step(chosen.view(-1), out.state.select(index), memory)  # survivors' words (n·k,)
         return self._result(scores, words, paths)
+
+    def _rows(self, images: torch.Tensor) -> torch.Tensor:
+        """images (n,) → their k rows each, image-major (n·k,)."""
+        return (images.view(-1, 1) * self.k + torch.arange(self.k, device=images.device)).view(-1)  # (n, k) → (n·k,)
+
+    def _offsets(self) -> torch.Tensor:
+        """(n, 1): the live row of each live image's beam 0."""
+        return torch.arange(len(self.live), device=self.live.device).unsqueeze(1) * self.k
+
+    def _still_live(self) -> torch.Tensor | None:
+        """Positions in the live set of the images not yet done; None when all of them are still searched."""
+        live = self.live.tolist()
+        keep = [j for j, image in enumerate(live) if not self.done[image]]
+        return None if len(keep) == len(live) else torch.tensor(keep, device=self.live.device)
+
+    def _compact(self, keep: torch.Tensor, scores, words, paths, chosen, index, memory: Memory) -> tuple:
+        """Drop the done images' rows from every per-row tensor; `index` (parents) still points into the old rows."""
+        rows = self._rows(keep)  # (n'·k,): the kept images' rows in the old live set
+        self.live = self.live.index_select(0, keep)
+        index = index.index_select(0, rows)
+        return (scores.index_select(0, keep), words.index_select(0, rows), paths.index_select(0, rows),
+                chosen.index_select(0, keep), index, memory.select(keep))
 
     def _first_step(self, memory: Memory, state: DecoderState) -> StepOutput:
         """<start> on one row per image (its k beams are all the same empty hypothesis), then copied to the k rows."""
@@ -204,37 +234,42 @@ class _BeamSearch:
         return StepOutput(out.logits.index_select(0, expand), out.alpha.index_select(0, expand), out.state.select(expand))
 
     def _candidates(self, scores: torch.Tensor, log_probs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The 2k best extensions per image: total log p (B, 2k), parent beam (B, 2k) and word (B, 2k)."""
-        B, k, V = self.B, self.k, log_probs.size(-1)
-        total = (scores.unsqueeze(-1) + log_probs.view(B, k, V)).view(B, k * V)  # (B, k, V) → (B, k·V)
-        top, flat = total.topk(min(2 * k, k * V), dim=1)  # (B, 2k): enough to keep k alive after <end>s leave
+        """The 2k best extensions per live image: total log p (n, 2k), parent beam (n, 2k) and word (n, 2k)."""
+        n, k, V = scores.size(0), self.k, log_probs.size(-1)
+        total = (scores.unsqueeze(-1) + log_probs.view(n, k, V)).view(n, k * V)  # (n, k, V) → (n, k·V)
+        top, flat = total.topk(min(2 * k, k * V), dim=1)  # (n, 2k): enough to keep k alive after <end>s leave
         return top, flat // V, flat % V
 
     def _collect_finished(
-        self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor, words: torch.Tensor, paths: torch.Tensor
+        self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor, words: torch.Tensor, paths: torch.Tensor,
+        rows: torch.Tensor,
     ) -> None:
         """Candidates within the beam width (rank < k) that emit <end> join their image's finished list."""
-        ends = (chosen == END_ID) & torch.isfinite(top)  # (B, 2k)
+        ends = (chosen == END_ID) & torch.isfinite(top)  # (n, 2k)
         ends[:, self.k :] = False
-        for image, rank in ends.nonzero().tolist():
+        live = self.live.tolist()
+        for j, rank in ends.nonzero().tolist():
+            image = live[j]
             if self.done[image]:
                 continue  # frozen: its best hypothesis is already certain
-            beam = image * self.k + int(beams[image, rank])
-            score = self._normalise(float(top[image, rank]), words.size(1) + 1)
-            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), paths[beam].tolist() + [beam], True))
+            beam = j * self.k + int(beams[j, rank])  # its live row
+            score = self._normalise(float(top[j, rank]), words.size(1) + 1)
+            path = paths[beam].tolist() + [int(rows[beam])]
+            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), path, True))
 
     def _survivors(self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The k best candidates that did not emit <end>, best first: scores, parent beams, words (B, k)."""
-        alive = top.masked_fill(chosen == END_ID, float("-inf"))  # (B, 2k)
-        scores, rank = alive.topk(self.k, dim=1)  # (B, k)
+        """The k best candidates that did not emit <end>, best first: scores, parent beams, words (n, k)."""
+        alive = top.masked_fill(chosen == END_ID, float("-inf"))  # (n, 2k)
+        scores, rank = alive.topk(self.k, dim=1)  # (n, k)
         return scores, beams.gather(1, rank), chosen.gather(1, rank)
 
     def _all_done(self, scores: torch.Tensor, length: int) -> bool:
         """An image is done once its best finished hypothesis beats anything its live beams could still reach."""
-        reachable = self._best_reachable(scores.max(dim=1).values, length).tolist()  # (B,)
-        for image, hypotheses in enumerate(self.hypotheses):
+        reachable = self._best_reachable(scores.max(dim=1).values, length).tolist()  # (n,)
+        for image, bound in zip(self.live.tolist(), reachable):
+            hypotheses = self.hypotheses[image]
             if hypotheses and not self.done[image]:
-                self.done[image] = max(hypotheses).score >= reachable[image]
+                self.done[image] = max(hypotheses).score >= bound
         return all(self.done)
 
     def _best_reachable(self, log_p: torch.Tensor, length: int) -> torch.Tensor:
@@ -248,14 +283,15 @@ class _BeamSearch:
         return log_p / length**self.length_penalty
 
     def _result(self, scores: torch.Tensor, words: torch.Tensor, paths: torch.Tensor) -> Generation:
+        position = {image: j for j, image in enumerate(self.live.tolist())}  # images never done are still live
         ranked = []
         for image, hypotheses in enumerate(self.hypotheses):
             if hypotheses:
                 ranked.append(sorted(hypotheses, reverse=True)[: self.k])
             else:  # no <end> within max_len: the best partial hypothesis (survivors are sorted, beam 0 is best)
-                beam = image * self.k
-                score = self._normalise(float(scores[image, 0]), words.size(1))
-                ranked.append([_Hypothesis(score, words[beam].tolist(), paths[beam].tolist(), False)])
+                j = position[image]
+                score = self._normalise(float(scores[j, 0]), words.size(1))
+                ranked.append([_Hypothesis(score, words[j * self.k].tolist(), paths[j * self.k].tolist(), False)])
         best = [hypotheses[0] for hypotheses in ranked]
         history = torch.stack(self.alphas)  # (T, B·k, L)
         steps = torch.arange(history.size(0), device=history.device)  # (T,)
