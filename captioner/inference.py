@@ -138,31 +138,43 @@ class Captioner:
         num_workers: int = 0,
         consensus: bool = False,
         overlap: bool | None = None,
+        lanes: int | None = None,
     ) -> Iterator[CaptionedFile]:
         """Caption image files, yielding each result in input order as soon as its batch is done.
 
         With `overlap` three stages overlap, each a bounded queue ahead of the next: decoding (DataLoader worker
-        processes, or with num_workers=0 a background thread), the encoder, and caption search; without it they
-        take turns in this thread (decoding still in worker processes when num_workers > 0). None (the default)
-        overlaps on a GPU and on a CPU with cores to spare beyond torch's threads (`stages.overlap_pays`). Memory
-        holds a few batches, however many paths. Unreadable files are yielded with `error` set, in their place.
-        `paths` may be any iterable (a glob, a generator: its paths are listed first) or one path.
+        processes, or with num_workers=0 a background thread), the encoder, and caption search. With `lanes` = n
+        > 1 (and no workers), whole batches go to n threads in turn, each decoding, encoding and searching its
+        batch with 1/n of torch's threads (`stages.in_lanes`). Otherwise the stages take turns in this thread
+        (decoding still in worker processes when num_workers > 0). None (the defaults): overlap on a GPU and on a
+        CPU with cores to spare beyond torch's threads (`stages.overlap_pays`); else two lanes where torch's
+        threads fill two or more cores (`stages.lanes_pay`). Memory holds a few batches, however many paths.
+        Unreadable files are yielded with `error` set, in their place. `paths` may be any iterable (a glob, a
+        generator: its paths are listed first) or one path.
         """
         from torch.utils.data import DataLoader
 
-        from captioner.stages import in_background, map_in_background, overlap_pays
+        from captioner.stages import in_background, in_lanes, lanes_pay, map_in_background, overlap_pays
 
         paths = [paths] if isinstance(paths, (str, Path)) else paths if isinstance(paths, Sequence) else list(paths)
-        loader = DataLoader(ImageFiles(paths, self.encoder.transform), batch_size=batch_size, num_workers=num_workers,
-                            collate_fn=keep_readable, pin_memory=self.device.type == "cuda")
+        files = ImageFiles(paths, self.encoder.transform)
         options = (beam_size, max_len, no_repeat_ngram_size, consensus)
         if overlap is None:
             overlap = overlap_pays(self.device)
-        if overlap:
+        if lanes is None:
+            lanes = 1 if overlap or num_workers else lanes_pay(self.device)
+        if lanes > 1:
+            batches = [range(start, min(start + batch_size, len(paths))) for start in range(0, len(paths), batch_size)]
+            decoded = in_lanes(lambda rows: self._caption_batch(self._encode_batch(keep_readable(files.__getitems__(list(rows)))), *options),
+                               batches, lanes)
+        elif overlap:
+            loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable,
+                                pin_memory=self.device.type == "cuda")
             batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
             encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
             decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")
         else:
+            loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable)
             decoded = (self._caption_batch(self._encode_batch(batch), *options) for batch in loader)
         for results in decoded:
             for index, caption, error in results:

@@ -77,12 +77,19 @@ def test_one_image_needs_no_list_and_caption_iter_takes_a_glob(tiny, photos):
     assert [item.path for item in tiny.caption_iter(str(photos[0]))] == [photos[0]]
 
 
-@pytest.mark.parametrize("overlap", [True, False], ids=["stages-overlap", "stages-take-turns"])
-def test_caption_iter_yields_in_order_with_unreadable_files_in_their_place(tiny, photos, tmp_path, overlap):
+PIPELINES = {  # the three ways caption_iter can run: stages overlapped, stages in turn, whole batches in two lanes
+    "stages-overlap": {"overlap": True},
+    "stages-take-turns": {"overlap": False, "lanes": 1},
+    "lanes": {"overlap": False, "lanes": 2},
+}
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES.values(), ids=PIPELINES.keys())
+def test_caption_iter_yields_in_order_with_unreadable_files_in_their_place(tiny, photos, tmp_path, pipeline):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(photos[0].read_bytes()[:200])
     paths = [photos[0], broken, *photos[1:]]
-    results = list(tiny.caption_iter(paths, batch_size=4, beam_size=2, overlap=overlap))
+    results = list(tiny.caption_iter(paths, batch_size=4, beam_size=2, **pipeline))
     assert [r.path for r in results] == paths
     assert results[1].caption is None and "broken.jpg: corrupt or truncated image" in results[1].error
     expected = tiny.caption(photos, beam_size=2, batch_size=1)
@@ -115,10 +122,10 @@ class CountingPaths(Sequence):
         return self.path
 
 
-@pytest.mark.parametrize("overlap", [True, False], ids=["stages-overlap", "stages-take-turns"])
-def test_caption_iter_streams_a_few_batches_ahead_however_long_the_input(tiny, photos, overlap):
+@pytest.mark.parametrize("pipeline", PIPELINES.values(), ids=PIPELINES.keys())
+def test_caption_iter_streams_a_few_batches_ahead_however_long_the_input(tiny, photos, pipeline):
     paths = CountingPaths(photos[0], 400)
-    results = tiny.caption_iter(paths, batch_size=4, beam_size=1, overlap=overlap)
+    results = tiny.caption_iter(paths, batch_size=4, beam_size=1, **pipeline)
     next(results)
     time.sleep(0.5)  # let every stage fill its queue
     assert paths.furthest < 60  # a bounded look-ahead (each stage holds at most a batch or two), not 400 images
