@@ -41,7 +41,9 @@ def lanes_pay(device: torch.device) -> int:
 def in_lanes(fn: Callable[[T], U], items: Sequence[T], lanes: int, depth: int = 1) -> Iterator[U]:
     """fn(item) for each item, in order, computed by `lanes` threads: item i in lane i mod lanes, each lane at
     most `depth` results ahead and running torch with torch.get_num_threads() // lanes intra-op threads (torch's
-    setting is restored when the iteration ends). An exception in a lane is raised here, at its item."""
+    setting is restored when the iteration ends). An exception in a lane is raised here, at its item. Never more
+    lanes than items: one item runs here, on all of torch's threads."""
+    lanes = min(lanes, len(items))
     if lanes < 2:
         yield from map(fn, items)
         return

@@ -74,3 +74,8 @@ def test_a_lane_raises_where_it_failed_and_closing_early_stops_every_lane():
     assert next(first) == 0
     first.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("captioner-lane")]
+
+
+def test_a_single_item_runs_in_this_thread_on_all_of_torchs_threads():
+    seen = stages.in_lanes(lambda item: (torch.get_num_threads(), threading.current_thread().name), [0], lanes=2)
+    assert list(seen) == [(torch.get_num_threads(), threading.current_thread().name)]
