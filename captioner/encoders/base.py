@@ -106,11 +106,12 @@ class ImageEncoder(nn.Module):
 
     @torch.no_grad()
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """PIL images → (B, L, C) grid features, preprocessed as in training, on this encoder's device."""
+        """PIL images → (B, L, C) grid features, preprocessed as in training, on this encoder's device (on a CPU in
+        chunks of a few images, as `Captioner.encode` does: `encode_in_chunks`)."""
         device = next(self.parameters()).device
         transform = self.transform  # a property that builds a Preprocess: once, not once per image
         pixels = torch.stack([transform(image) for image in images]).to(device)  # (B, 3, S, S)
-        return self(pixels)
+        return encode_in_chunks(self, pixels)
 
     @property
     def transform(self) -> Preprocess:
