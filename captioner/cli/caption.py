@@ -24,7 +24,7 @@ def non_negative_int(text: str) -> int:
 def default_workers() -> int:
     """Image-decoding processes: the cores beyond two, at most 4. The encoder's own threads use the first two;
     on a 2-core machine a worker only competes with them (0.77x of the bare encoder with 1 worker, 0.94x
-    with none, in `captioner benchmark`)."""
+    with none, in `captioner benchmark` of 2026-11), and with none `caption_iter` runs its two lanes there."""
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
