@@ -158,23 +158,25 @@ class Captioner:
 
         paths = [paths] if isinstance(paths, (str, Path)) else paths if isinstance(paths, Sequence) else list(paths)
         files = ImageFiles(paths, self.encoder.transform)
+        loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable,
+                            pin_memory=self.device.type == "cuda")
         options = (beam_size, max_len, no_repeat_ngram_size, consensus)
         if overlap is None:
             overlap = overlap_pays(self.device)
         if lanes is None:
             lanes = 1 if overlap or num_workers else lanes_pay(self.device)
         if lanes > 1:
-            batches = [range(start, min(start + batch_size, len(paths))) for start in range(0, len(paths), batch_size)]
-            decoded = in_lanes(lambda rows: self._caption_batch(self._encode_batch(keep_readable(files.__getitems__(list(rows)))), *options),
-                               batches, lanes)
+            batches = [list(range(start, min(start + batch_size, len(paths)))) for start in range(0, len(paths), batch_size)]
+
+            def caption_rows(rows: list[int]) -> list:  # one batch as the loader would give it, encoded and searched
+                return self._caption_batch(self._encode_batch(keep_readable(files.__getitems__(rows))), *options)
+
+            decoded = in_lanes(caption_rows, batches, lanes)
         elif overlap:
-            loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable,
-                                pin_memory=self.device.type == "cuda")
             batches = in_background(iter(loader), depth=2, name="captioner-decode")  # workers start here, in this thread
             encoded = map_in_background(self._encode_batch, batches, depth=1, name="captioner-encode")
             decoded = map_in_background(lambda batch: self._caption_batch(batch, *options), encoded, name="captioner-search")
         else:
-            loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable)
             decoded = (self._caption_batch(self._encode_batch(batch), *options) for batch in loader)
         for results in decoded:
             for index, caption, error in results:
