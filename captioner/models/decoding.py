@@ -247,15 +247,12 @@ class _BeamSearch:
         """Candidates within the beam width (rank < k) that emit <end> join their image's finished list."""
         ends = (chosen == END_ID) & torch.isfinite(top)  # (n, 2k)
         ends[:, self.k :] = False
-        live = self.live.tolist()
+        live = self.live.tolist()  # no image in it is done yet: done images left the batch (`_compact`)
         for j, rank in ends.nonzero().tolist():
-            image = live[j]
-            if self.done[image]:
-                continue  # frozen: its best hypothesis is already certain
             beam = j * self.k + int(beams[j, rank])  # its live row
             score = self._normalise(float(top[j, rank]), words.size(1) + 1)
             path = paths[beam].tolist() + [int(rows[beam])]
-            self.hypotheses[image].append(_Hypothesis(score, words[beam].tolist(), path, True))
+            self.hypotheses[live[j]].append(_Hypothesis(score, words[beam].tolist(), path, True))
 
     def _survivors(self, top: torch.Tensor, beams: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The k best candidates that did not emit <end>, best first: scores, parent beams, words (n, k)."""
@@ -268,7 +265,7 @@ class _BeamSearch:
         reachable = self._best_reachable(scores.max(dim=1).values, length).tolist()  # (n,)
         for image, bound in zip(self.live.tolist(), reachable):
             hypotheses = self.hypotheses[image]
-            if hypotheses and not self.done[image]:
+            if hypotheses:
                 self.done[image] = max(hypotheses).score >= bound
         return all(self.done)
 
