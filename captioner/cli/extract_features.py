@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--force", action="store_true", help="replace an existing cache")
+    parser.add_argument("--mirror", action="store_true",
+                        help="cache the photos mirrored left ↔ right (training augmentation: data.mirror_features_dir)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     ).to(device)
     bar = progress(len(images), "extract-features", quiet=args.quiet)
     cache, stats = extract_features(encoder, images, args.out, args.batch_size, args.workers, overwrite=args.force,
-                                    on_progress=bar.update)
+                                    on_progress=bar.update, mirror=args.mirror)
     bar.close()
     grid = "×".join(map(str, encoder.grid_size))
-    print(f"cached {stats['images']} grids ({grid}×{encoder.channels}, float16) in {cache.path}: "
+    print(f"cached {stats['images']} {'mirrored ' if args.mirror else ''}grids ({grid}×{encoder.channels}, float16) in {cache.path}: "
           f"{stats['images_per_s']:.1f} images/s, {len(stats['failed'])} unreadable")
     for error in stats["failed"][:10]:
         print(f"  skipped: {error}")

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from captioner.data.images import input_size, load_image
 from captioner.data.karpathy import CaptionIndex, check_split, is_karpathy, karpathy_index
+from captioner.data.mirror import mirror_caption, mirror_regions
 from captioner.errors import CaptionerError
 from captioner.registry import Registry
 from captioner.text import Vocabulary, tokenize
@@ -134,7 +136,9 @@ class CocoCaptions(Dataset):
     Samples carry `"image"` (transform applied) or, given a feature cache, `"features"` (L, C) without any
     image decoding. Given `regions` (captioner.data.boxes.WordRegions), eval-mode samples (an image with all its
     references) also carry `"grounding"`: for each reference a (T_i, L) tensor, for each of its words (and <end>)
-    the grid region of the boxes it names, zeros where it names none.
+    the grid region of the boxes it names, zeros where it names none. Given `mirror` (captioner.data.mirror.Mirror),
+    each sample is, with its probability, the mirrored photo with "left" and "right" swapped in its captions and
+    its grounding regions mirrored.
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class CocoCaptions(Dataset):
         self._files, self._captions, self._sizes = index.files, index.captions, index.sizes
         ids = (subset or SubsetSpec()).select(index.ids_in(split))
         self.regions = regions  # captioner.data.boxes.WordRegions: per-image samples carry per-word grounding targets
+        self.mirror = None  # captioner.data.mirror.Mirror: training samples mirrored left ↔ right at random
         self.image_ids = self._available(ids, skip_missing)
         self._items = [(i, c) for i in self.image_ids for c in self._captions[i]] if mode == "train" else self.image_ids
 
@@ -186,32 +191,42 @@ class CocoCaptions(Dataset):
         return len(self._items)
 
     def __getitem__(self, index: int) -> dict:
+        mirrored = self.mirror is not None and self.mirror.draw()
         if self.mode == "train":
             image_id, caption = self._items[index]
-            ids = self.vocab.encode(caption)
+            ids = self.vocab.encode(mirror_caption(caption) if mirrored else caption)
             if self.max_caption_len and len(ids) > self.max_caption_len + 2:
                 ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
-            visual = self._visual(image_id)
+            visual = self._visual(image_id, mirrored)
             return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
         image_id = self._items[index]
-        visual = self._visual(image_id)
+        visual = self._visual(image_id, mirrored)
         if "skipped" in visual:
             return visual
-        sample = {**visual, "image_id": image_id, "references": self._captions[image_id]}
+        references = self._captions[image_id]
+        sample = {**visual, "image_id": image_id, "references": [mirror_caption(r) for r in references] if mirrored else references}
         if self.regions is not None:  # one (T_i, L) per reference, T_i = its words + <end>
-            sample["grounding"] = [torch.from_numpy(self.regions.targets(image_id, tokenize(r))) for r in sample["references"]]
+            sample["grounding"] = [torch.from_numpy(self._regions(image_id, r, mirrored)) for r in references]
         return sample
 
-    def _visual(self, image_id: int) -> dict:
-        """The image (or its cached grid); with fail_fast=False an unreadable image yields {"skipped": reason}."""
+    def _regions(self, image_id: int, reference: str, mirrored: bool) -> np.ndarray:
+        """(T, L) grounding targets of one reference's words (+ <end>), mirrored with the photo."""
+        targets = self.regions.targets(image_id, tokenize(reference))
+        return mirror_regions(targets, self.regions.geometry.grid_size) if mirrored else targets
+
+    def _visual(self, image_id: int, mirrored: bool = False) -> dict:
+        """The image (or its cached grid), or the mirrored photo's; with fail_fast=False an unreadable image yields
+        {"skipped": reason}."""
         if self.features is not None:
-            return {"features": torch.from_numpy(self.features[image_id])}
+            cache = self.mirror.features if mirrored else self.features
+            return {"features": torch.from_numpy(cache[image_id])}
         try:
-            return {"image": self.transform(load_image(self.image_path(image_id), input_size(self.transform)))}
+            image = self.transform(load_image(self.image_path(image_id), input_size(self.transform)))  # (3, S, S)
         except CaptionerError as e:
             if self.fail_fast:
                 raise
             return {"skipped": str(e)}
+        return {"image": image.flip(-1) if mirrored else image}  # mirrored: columns reversed
 
     def image_sizes(self) -> dict[int, tuple[float, float] | None]:
         """id → (width, height) of every image of the annotations file (not only the subset); None where not given."""

@@ -1,7 +1,7 @@
 """Feature cache: a frozen encoder's grids, stored once as float16 in one .npy file, keyed by image id.
 
 Layout of a cache folder: `features.npy` (N, L, C) float16, `index.json` {image_id: row}, `meta.json` (the
-encoder's description and its hash). Reading fetches one row at a time with a positioned read: no memory map,
+encoder's description and its hash, and whether the photos were mirrored left ↔ right: a training augmentation). Reading fetches one row at a time with a positioned read: no memory map,
 so a process's memory stays O(batch) however large the cache (pages of a map would count towards its RSS
 until the kernel reclaims them), and the object pickles cheaply into DataLoader workers.
 """
@@ -78,6 +78,11 @@ class FeatureCache:
             raise CaptionerError(f"{self.path / 'features.npy'} is truncated; re-run captioner extract-features --force")
         return np.frombuffer(row, dtype=self._dtype).reshape(self._row_shape)  # (L, C)
 
+    @property
+    def mirrored(self) -> bool:
+        """Whether these are the grids of the photos mirrored left ↔ right (`extract-features --mirror`)."""
+        return bool(self.meta.get("mirrored", False))
+
     def check_compatible(self, description: dict) -> None:
         """Refuse a cache made by another encoder or preprocessing, naming what differs."""
         cached = self.meta["encoder"]
@@ -98,9 +103,11 @@ def extract_features(
     num_workers: int = 0,
     overwrite: bool = False,
     on_progress: Callable[[int], object] | None = None,
+    mirror: bool = False,
 ) -> tuple[FeatureCache, dict]:
     """Run the frozen encoder once over `images` (id → path) on the encoder's device; returns the cache and stats
-    (images/s, failures). `on_progress(n)` hears of every n images done."""
+    (images/s, failures). `on_progress(n)` hears of every n images done. `mirror` caches the grids of the photos
+    mirrored left ↔ right (the preprocessing is symmetric, so mirroring its output mirrors the photo)."""
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise CaptionerError(f"{out} already exists; pass --force to overwrite the feature cache")
@@ -108,8 +115,8 @@ def extract_features(
     items = sorted(images.items())
     tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=f".{out.name}."))
     try:  # an interrupted run (Ctrl-C, an error) leaves no half-written cache of up to gigabytes behind
-        written, failures, seconds = _encode_into(tmp, encoder, items, batch_size, num_workers, on_progress)
-        _write_meta(tmp, encoder, items, written, failures)
+        written, failures, seconds = _encode_into(tmp, encoder, items, batch_size, num_workers, on_progress, mirror)
+        _write_meta(tmp, encoder, items, written, failures, mirror)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -121,7 +128,7 @@ def extract_features(
 
 
 def _encode_into(folder: Path, encoder: ImageEncoder, items: list, batch_size: int, num_workers: int,
-                 on_progress: Callable[[int], object] | None) -> tuple[list[int], list[str], float]:
+                 on_progress: Callable[[int], object] | None, mirror: bool) -> tuple[list[int], list[str], float]:
     """Encode every image into folder/features.npy; returns the rows written, the failures and the seconds taken."""
     L, C = encoder.num_locations, encoder.channels
     array = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float16, shape=(len(items), L, C))
@@ -132,6 +139,7 @@ def _encode_into(folder: Path, encoder: ImageEncoder, items: list, batch_size: i
     for rows, pixels, errors in loader:
         failures += [reason for _, reason in errors]
         if pixels is not None:
+            pixels = pixels.flip(-1) if mirror else pixels  # (b, 3, S, S), columns reversed
             array[rows] = encode_in_chunks(encoder, pixels.to(device)).cpu().numpy().astype(np.float16)  # (b, L, C)
             written += rows
         if on_progress is not None:
@@ -140,9 +148,11 @@ def _encode_into(folder: Path, encoder: ImageEncoder, items: list, batch_size: i
     return written, failures, time.perf_counter() - start
 
 
-def _write_meta(folder: Path, encoder: ImageEncoder, items: list, written: list[int], failures: list[str]) -> None:
+def _write_meta(folder: Path, encoder: ImageEncoder, items: list, written: list[int], failures: list[str],
+                mirror: bool) -> None:
     description = encoder.describe()
     index = {str(items[row][0]): row for row in written}
     (folder / "index.json").write_text(json.dumps(index))
-    meta = {"encoder": description, "hash": describe_hash(description), "images": len(written), "failed": failures}
+    meta = {"encoder": description, "hash": describe_hash(description), "images": len(written), "failed": failures,
+            "mirrored": mirror}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))

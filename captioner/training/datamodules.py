@@ -10,6 +10,7 @@ from captioner.data.boxes import WordRegions, read_instances
 from captioner.data.coco import CAPTION_FORMATS, CocoCaptions, SubsetSpec
 from captioner.data.collate import collate
 from captioner.data.features import FeatureCache
+from captioner.data.mirror import Mirror
 from captioner.encoders import ImageEncoder
 from captioner.text import Vocabulary
 
@@ -22,6 +23,8 @@ class CaptionDataConfig:
     val_images_dir: str | None = None  # defaults to images_dir
     features_dir: str | None = None  # a cache from `captioner extract-features`: no image decoding
     train_boxes: str | None = None  # COCO instances file of the training images: per-word attention targets
+    mirror: float = 0.0  # probability of training on the photo mirrored left ↔ right ("left"/"right" swapped)
+    mirror_features_dir: str | None = None  # with features_dir: the mirrored grids (`extract-features --mirror`)
     vocab_min_count: int = 5
     vocab_max_size: int | None = None
     max_caption_len: int = 20
@@ -40,6 +43,11 @@ class CaptionDataConfig:
     def __post_init__(self) -> None:
         if self.format not in ("auto", *CAPTION_FORMATS.names()):
             raise ValueError(f"data.format must be auto, {' or '.join(CAPTION_FORMATS.names())}, got {self.format!r}")
+        if not 0 <= self.mirror <= 1:
+            raise ValueError(f"data.mirror is a probability in [0, 1], got {self.mirror}")
+        if self.mirror > 0 and self.features_dir is not None and self.mirror_features_dir is None:
+            raise ValueError("data.mirror with a feature cache needs data.mirror_features_dir "
+                             "(captioner extract-features --mirror)")
         if self.batch_size < 1 or self.num_workers < 0 or self.max_caption_len < 1 or self.vocab_min_count < 1:
             raise ValueError("batch_size, max_caption_len and vocab_min_count must be positive and num_workers ≥ 0")
 
@@ -66,6 +74,8 @@ class CaptionDataModule(pl.LightningDataModule):
         self.vocab = vocab or Vocabulary.build(self.train_set.all_captions(), c.vocab_min_count, c.vocab_max_size)
         if c.train_boxes:  # per-word attention targets travel with each image's references
             self.train_set.regions = WordRegions(read_instances(c.train_boxes, self.train_set.image_sizes()), encoder.geometry)
+        if c.mirror > 0:
+            self.train_set.mirror = self._mirror(encoder)
         self.val_set = CocoCaptions(
             c.val_annotations, c.val_images_dir or c.images_dir, vocab=self.vocab, mode="eval",
             subset=SubsetSpec(max_images=c.val_max_images) if c.val_max_images else None, fail_fast=c.fail_fast,
@@ -78,6 +88,15 @@ class CaptionDataModule(pl.LightningDataModule):
         cache = FeatureCache(self.config.features_dir)
         cache.check_compatible(encoder.describe())
         return {"features": cache}
+
+    def _mirror(self, encoder: ImageEncoder) -> Mirror:
+        if self.config.features_dir is None:
+            return Mirror(self.config.mirror)
+        cache = FeatureCache(self.config.mirror_features_dir)
+        cache.check_compatible(encoder.describe())
+        mirror = Mirror(self.config.mirror, cache)
+        mirror.check_covers(self.train_set.image_ids)
+        return mirror
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, drop_last=False, **loader_options(self.config.num_workers))
