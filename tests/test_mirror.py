@@ -97,13 +97,23 @@ def test_wrong_mirror_settings_are_refused_with_one_line(photos, tmp_path):
         CaptionDataConfig(mirror=1.5)
 
 
-def test_a_cross_entropy_run_trains_on_mirrored_photos_and_scst_refuses_them(shapes, tmp_path):
+def test_cross_entropy_and_self_critical_runs_train_on_mirrored_photos(shapes, tmp_path):
     from captioner.training.runner import train
     from helpers import tiny_caption_config
 
-    result = train(tiny_caption_config(shapes, tmp_path / "xe", "data.mirror=0.5", "trainer.max_epochs=1"))
-    assert result.model_path.is_file() and "val/cider" in result.metrics
-    scst = tiny_caption_config(shapes, tmp_path / "scst", "data.mirror=0.5", "training.objective=scst",
-                               f"training.init_from={result.model_path}")
-    with pytest.raises(CaptionerError, match="data.mirror is for cross-entropy training"):
-        train(scst)
+    xe = train(tiny_caption_config(shapes, tmp_path / "xe", "data.mirror=0.5", "trainer.max_epochs=1"))
+    assert xe.model_path.is_file() and "val/cider" in xe.metrics
+    scst = train(tiny_caption_config(shapes, tmp_path / "scst", "data.mirror=0.5", "training.objective=scst",
+                                     f"training.init_from={xe.model_path}", "trainer.max_epochs=1"))
+    assert "train/reward" in scst.metrics
+
+
+def test_the_reward_of_a_mirrored_photo_reads_its_mirrored_references():
+    from captioner.training.caption_objectives import CiderReward
+
+    reward = CiderReward({1: ["a dog on the left of a cart", "the dog is on the left side"], 2: ["a red bus", "a bus"]})
+    caption = "a dog on the right of a cart <end>"
+    plain, mirrored = reward([1, 1], [caption, caption], [False, True])
+    assert mirrored > plain
+    bus = reward([2, 2], ["a red bus <end>"] * 2, [False, True])
+    assert bus[0] == bus[1]  # references that name no side are the same either way

@@ -198,16 +198,21 @@ class CocoCaptions(Dataset):
             if self.max_caption_len and len(ids) > self.max_caption_len + 2:
                 ids = ids[: self.max_caption_len + 1] + [self.vocab.end_id]  # keep <end>
             visual = self._visual(image_id, mirrored)
-            return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id}
+            return visual if "skipped" in visual else {**visual, "caption": torch.tensor(ids), "image_id": image_id, **self._side(mirrored)}
         image_id = self._items[index]
         visual = self._visual(image_id, mirrored)
         if "skipped" in visual:
             return visual
         references = self._captions[image_id]
-        sample = {**visual, "image_id": image_id, "references": [mirror_caption(r) for r in references] if mirrored else references}
+        sample = {**visual, "image_id": image_id, "references": [mirror_caption(r) for r in references] if mirrored else references,
+                  **self._side(mirrored)}
         if self.regions is not None:  # one (T_i, L) per reference, T_i = its words + <end>
             sample["grounding"] = [torch.from_numpy(self._regions(image_id, r, mirrored)) for r in references]
         return sample
+
+    def _side(self, mirrored: bool) -> dict:
+        """With mirroring on, samples say whether they are mirrored (SCST rewards them against mirrored references)."""
+        return {} if self.mirror is None else {"mirrored": mirrored}
 
     def _regions(self, image_id: int, reference: str, mirrored: bool) -> np.ndarray:
         """(T, L) grounding targets of one reference's words (+ <end>), mirrored with the photo."""

@@ -47,6 +47,7 @@ COLLATORS: dict[str, Callable[[list], dict]] = {
     "question": _pad("questions", "question_lengths", "question_mask"),
     "image_id": _ids("image_ids"),
     "question_id": _ids("question_ids"),
+    "mirrored": lambda values: {"mirrored": torch.tensor(values, dtype=torch.bool)},
 }
 
 

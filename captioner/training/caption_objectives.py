@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from captioner.data.mirror import mirror_caption
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD, Vector
 from captioner.models.decoding import generate
@@ -78,10 +79,16 @@ class CiderReward:
         tokenized = {i: [" ".join([*tokenize(r), END]) for r in refs] for i, refs in references.items()}
         self.scorer = CiderD(tokenized.values())
         self._references: dict[int, list[Vector]] = {i: self.scorer.references(refs) for i, refs in tokenized.items()}
+        # the mirrored photos' references ("left" ↔ "right"; the same vectors where no reference names a side)
+        self._mirrored = {i: self.scorer.references(mirrored) if mirrored != refs else self._references[i]
+                          for i, refs in tokenized.items() for mirrored in [[mirror_caption(r) for r in refs]]}
 
-    def __call__(self, image_ids: Sequence[int], captions: Sequence[str]) -> torch.Tensor:
-        """One reward per caption (from `reward_text`); captions[j] describes image_ids[j]. Returns (N,) float32."""
-        return torch.tensor(self.scorer.scores(captions, [self._references[int(i)] for i in image_ids]), dtype=torch.float32)
+    def __call__(self, image_ids: Sequence[int], captions: Sequence[str], mirrored: Sequence[bool] | None = None) -> torch.Tensor:
+        """One reward per caption (from `reward_text`); captions[j] describes image_ids[j], mirrored left ↔ right where
+        mirrored[j]. Returns (N,) float32."""
+        sides = [False] * len(image_ids) if mirrored is None else [bool(m) for m in mirrored]
+        references = [(self._mirrored if m else self._references)[int(i)] for i, m in zip(image_ids, sides)]
+        return torch.tensor(self.scorer.scores(captions, references), dtype=torch.float32)
 
 
 def reward_text(vocab: Vocabulary, words: Sequence[int], finished: bool) -> str:
@@ -112,14 +119,17 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
     as in cross-entropy training: generated words have no boxes."""
     config: CaptionTrainingConfig = module.training_config
     image_ids = batch["image_ids"].tolist()
+    mirrored = batch["mirrored"].tolist() if "mirrored" in batch else [False] * len(image_ids)  # data.mirror
     samples = _candidates(module.decoder, features, config)
     texts = [reward_text(module.vocab, row, Vocabulary.end_id in row) for row in samples.tokens.tolist()]
-    per_sample_ids = [i for i in image_ids for _ in range(config.scst_samples)]
-    rewards = check_rewards(module.reward(per_sample_ids, texts), module.global_step).view(len(image_ids), -1)  # (B, K)
+    per_sample = [(i, m) for i, m in zip(image_ids, mirrored) for _ in range(config.scst_samples)]
+    rewards = module.reward([i for i, _ in per_sample], texts, [m for _, m in per_sample])
+    rewards = check_rewards(rewards, module.global_step).view(len(image_ids), -1)  # (B·K,) → (B, K)
 
     def greedy_rewards() -> torch.Tensor:
         greedy = generate(module.decoder, features, "greedy", max_len=config.scst_max_len)
-        return module.reward(image_ids, [reward_text(module.vocab, t, f) for t, f in zip(greedy.tokens, greedy.finished)])  # (B,)
+        greedy_texts = [reward_text(module.vocab, t, f) for t, f in zip(greedy.tokens, greedy.finished)]
+        return module.reward(image_ids, greedy_texts, mirrored)  # (B,)
 
     baseline = BASELINES.get(config.scst_baseline)(rewards, greedy_rewards)  # (B, K)
     advantage = (rewards - baseline).flatten().to(samples.log_probs.device)  # (B·K,)

@@ -24,9 +24,6 @@ LOSS_WEIGHTS = ("alpha_c", "penalty_reduction", "attention_supervision", "attent
 def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
     if config.model.attention_supervision > 0 and not config.data.train_boxes:
         raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
-    if config.data.mirror > 0 and config.training.objective == "scst":
-        raise CaptionerError("data.mirror is for cross-entropy training: SCST rewards a caption against its photo's "
-                             "unmirrored references; set data.mirror=0")
     if config.training.init_from:
         return _from_model_file(config)
     encoder = encoder_from_config(config.encoder)
