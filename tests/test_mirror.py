@@ -91,6 +91,10 @@ def test_wrong_mirror_settings_are_refused_with_one_line(photos, tmp_path):
     mirrored, _ = extract_features(build_encoder("tiny_cnn", image_size=32), {1: folder / "1.png"}, tmp_path / "m", mirror=True)
     with pytest.raises(CaptionerError, match="2 of 3 training images are not in the mirrored feature cache"):
         Mirror(0.5, mirrored).check_covers([1, 2, 3])
+    with pytest.raises(CaptionerError, match="holds the grids of mirrored photos"):
+        mirrored.check_compatible(build_encoder("tiny_cnn", image_size=32).describe())  # never read as the photos' own
+    with pytest.raises(CaptionerError, match="holds the grids of unmirrored photos"):
+        plain.check_compatible(build_encoder("tiny_cnn", image_size=32).describe(), mirrored=True)
     with pytest.raises(ValueError, match="needs data.mirror_features_dir"):
         CaptionDataConfig(features_dir="cache", mirror=0.5)
     with pytest.raises(ValueError, match=r"data.mirror is a probability in \[0, 1\]"):

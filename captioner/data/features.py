@@ -1,9 +1,10 @@
 """Feature cache: a frozen encoder's grids, stored once as float16 in one .npy file, keyed by image id.
 
 Layout of a cache folder: `features.npy` (N, L, C) float16, `index.json` {image_id: row}, `meta.json` (the
-encoder's description and its hash, and whether the photos were mirrored left ↔ right: a training augmentation). Reading fetches one row at a time with a positioned read: no memory map,
-so a process's memory stays O(batch) however large the cache (pages of a map would count towards its RSS
-until the kernel reclaims them), and the object pickles cheaply into DataLoader workers.
+encoder's description and its hash, and whether the photos were mirrored left ↔ right, a training augmentation).
+Reading fetches one row at a time with a positioned read: no memory map, so a process's memory stays O(batch)
+however large the cache (pages of a map would count towards its RSS until the kernel reclaims them), and the
+object pickles cheaply into DataLoader workers.
 """
 
 import hashlib
@@ -83,8 +84,13 @@ class FeatureCache:
         """Whether these are the grids of the photos mirrored left ↔ right (`extract-features --mirror`)."""
         return bool(self.meta.get("mirrored", False))
 
-    def check_compatible(self, description: dict) -> None:
-        """Refuse a cache made by another encoder or preprocessing, naming what differs."""
+    def check_compatible(self, description: dict, mirrored: bool = False) -> None:
+        """Refuse a cache made by another encoder or preprocessing, naming what differs, and a cache of mirrored
+        photos where the photos themselves are meant (or the reverse)."""
+        if self.mirrored != mirrored:
+            made = "of mirrored photos (extract-features --mirror)" if self.mirrored else "of unmirrored photos"
+            wanted = "data.mirror_features_dir" if mirrored else "the photos' own grids"
+            raise CaptionerError(f"feature cache {self.path} holds the grids {made}; {wanted} needs the other kind")
         cached = self.meta["encoder"]
         if describe_hash(cached) == describe_hash(description):
             return

@@ -93,7 +93,7 @@ class CaptionDataModule(pl.LightningDataModule):
         if self.config.features_dir is None:
             return Mirror(self.config.mirror)
         cache = FeatureCache(self.config.mirror_features_dir)
-        cache.check_compatible(encoder.describe())
+        cache.check_compatible(encoder.describe(), mirrored=True)
         mirror = Mirror(self.config.mirror, cache)
         mirror.check_covers(self.train_set.image_ids)
         return mirror
