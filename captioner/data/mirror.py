@@ -35,9 +35,8 @@ def mirror_regions(targets: np.ndarray, grid_size: tuple[int, int]) -> np.ndarra
 
 
 class Mirror:
-    """Draws, per sample, whether it is mirrored (probability `prob`), and supplies the mirrored grid or image.
-
-    `features` is the mirrored feature cache when training reads one (None when it decodes images)."""
+    """Draws, per sample, whether it is mirrored (probability `prob`); `features` is the mirrored feature cache
+    the dataset reads mirrored grids from when it trains from a cache (None when it decodes images)."""
 
     def __init__(self, prob: float, features: Any = None) -> None:
         if not 0 <= prob <= 1:

@@ -79,9 +79,10 @@ class CiderReward:
         tokenized = {i: [" ".join([*tokenize(r), END]) for r in refs] for i, refs in references.items()}
         self.scorer = CiderD(tokenized.values())
         self._references: dict[int, list[Vector]] = {i: self.scorer.references(refs) for i, refs in tokenized.items()}
-        # the mirrored photos' references ("left" ↔ "right"; the same vectors where no reference names a side)
-        self._mirrored = {i: self.scorer.references(mirrored) if mirrored != refs else self._references[i]
-                          for i, refs in tokenized.items() for mirrored in [[mirror_caption(r) for r in refs]]}
+        self._mirrored: dict[int, list[Vector]] = {}  # the mirrored photos' references ("left" ↔ "right")
+        for i, refs in tokenized.items():
+            mirrored = [mirror_caption(r) for r in refs]
+            self._mirrored[i] = self._references[i] if mirrored == refs else self.scorer.references(mirrored)
 
     def __call__(self, image_ids: Sequence[int], captions: Sequence[str], mirrored: Sequence[bool] | None = None) -> torch.Tensor:
         """One reward per caption (from `reward_text`); captions[j] describes image_ids[j], mirrored left ↔ right where
@@ -122,9 +123,10 @@ def self_critical_step(module, batch: dict, features: torch.Tensor) -> dict[str,
     mirrored = batch["mirrored"].tolist() if "mirrored" in batch else [False] * len(image_ids)  # data.mirror
     samples = _candidates(module.decoder, features, config)
     texts = [reward_text(module.vocab, row, Vocabulary.end_id in row) for row in samples.tokens.tolist()]
-    per_sample = [(i, m) for i, m in zip(image_ids, mirrored) for _ in range(config.scst_samples)]
-    rewards = module.reward([i for i, _ in per_sample], texts, [m for _, m in per_sample])
-    rewards = check_rewards(rewards, module.global_step).view(len(image_ids), -1)  # (B·K,) → (B, K)
+    K = config.scst_samples
+    per_sample_ids, per_sample_sides = [i for i in image_ids for _ in range(K)], [m for m in mirrored for _ in range(K)]
+    rewards = check_rewards(module.reward(per_sample_ids, texts, per_sample_sides), module.global_step)
+    rewards = rewards.view(len(image_ids), K)  # (B·K,) → (B, K)
 
     def greedy_rewards() -> torch.Tensor:
         greedy = generate(module.decoder, features, "greedy", max_len=config.scst_max_len)
