@@ -43,8 +43,10 @@ glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("C
 def test_a_freed_buffer_is_reused_instead_of_faulted_in_again():
     default, tuned = _faults("default"), _faults("tune")
     assert tuned["applied"] and not default["applied"]
-    assert default["faults"] > 6 * 2000  # glibc maps and unmaps the larger activations in every pass (5,000 pages)
-    assert tuned["faults"] < 6 * 100  # kept on the heap: every pass reuses the pages of the one before
+    assert default["faults"] > 6 * 2000  # glibc maps and unmaps the larger activations in every pass (~4,000 pages)
+    # kept on the heap: every pass reuses the pages of the one before. Here that leaves 0 faults; a CI machine once
+    # counted 1,024 (one 4 MiB block placed anew), so the bound is relative: an order of magnitude fewer
+    assert tuned["faults"] < default["faults"] / 10
 
 
 @glibc
