@@ -2,7 +2,8 @@
 
 With `training.init_from`, the encoder, decoder and vocabulary come from that model file (self-critical training
 starts from a cross-entropy model this way); the config's `encoder` and `model` sections, when given, must agree,
-except for the model's loss weights (`LOSS_WEIGHTS`), which the config sets for the new run.
+except for the model's loss weights (`LOSS_WEIGHTS`) and the encoder's `trainable_stages`, which the config sets for
+the new run (fine-tuning the encoder's top stages once the decoder has learnt on the frozen grid).
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionData
         raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
     if config.training.init_from:
         return _from_model_file(config)
+    _check_cache_is_frozen(config, config.encoder.trainable_stages)
     encoder = encoder_from_config(config.encoder)
     datamodule = CaptionDataModule(config.data, encoder)
     decoder_config = dataclasses.replace(config.model, vocab_size=len(datamodule.vocab), feature_dim=encoder.channels)
@@ -36,11 +38,15 @@ def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataMo
     path = config.training.init_from
     start = Captioner.load(None if path == "shipped" else path)  # missing, VQA or broken model files are refused here
     _check_sections_agree(config, start, path)
+    encoder_config = start.encoder_config
+    if "encoder" in config.given:
+        encoder_config = dataclasses.replace(encoder_config, trainable_stages=config.encoder.trainable_stages)
+    _check_cache_is_frozen(config, encoder_config.trainable_stages)
+    start.encoder.set_trainable_stages(encoder_config.trainable_stages)
     datamodule = CaptionDataModule(config.data, start.encoder, vocab=start.vocab)
     _check_vocabulary(config, start.vocab, datamodule, path)
     if "model" in config.given:
         start.decoder.config = dataclasses.replace(start.decoder.config, **{f: getattr(config.model, f) for f in LOSS_WEIGHTS})
-    encoder_config = start.encoder_config
     return _module(dataclasses.replace(config, encoder=encoder_config), start.encoder.train(), start.decoder.train(), datamodule), datamodule
 
 
@@ -48,6 +54,13 @@ def _module(config: RunConfig, encoder, decoder: CaptionDecoder, datamodule: Cap
     references = datamodule.train_set.references()  # SCST's reward; the model file's consensus statistics
     return CaptioningModule(encoder, decoder, datamodule.vocab, config.encoder, config.optim,
                             max_len=config.data.max_caption_len, training=config.training, train_references=references)
+
+
+def _check_cache_is_frozen(config: RunConfig, trainable_stages: int) -> None:
+    """A fine-tuned encoder must see the photos: a feature cache holds a fixed encoder's grids."""
+    if trainable_stages > 0 and config.data.features_dir is not None:
+        raise CaptionerError(f"encoder.trainable_stages={trainable_stages} fine-tunes the encoder, which a feature cache "
+                             f"cannot: set data.features_dir=null to train from the images")
 
 
 def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> None:
