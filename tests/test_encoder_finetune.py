@@ -33,3 +33,10 @@ def test_a_fine_tuned_encoder_refuses_a_feature_cache(shapes, frozen_model, tmp_
 
 def _flat(stage: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in stage.parameters()])
+
+
+def test_freezing_a_fine_tuned_encoder_again_is_refused(shapes, frozen_model, tmp_path):
+    tuned = train(tiny_caption_config(shapes, tmp_path / "tuned", f"training.init_from={frozen_model}",
+                                      "encoder.trainable_stages=1")).model_path
+    with pytest.raises(CaptionerError, match="has 1 fine-tuned encoder stages; encoder.trainable_stages=0 would lose them"):
+        train(tiny_caption_config(shapes, tmp_path / "b", f"training.init_from={tuned}", "encoder.trainable_stages=0"))

@@ -40,6 +40,7 @@ def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataMo
     _check_sections_agree(config, start, path)
     encoder_config = start.encoder_config
     if "encoder" in config.given:
+        _check_keeps_fine_tuned_weights(start, config.encoder.trainable_stages, path)
         encoder_config = dataclasses.replace(encoder_config, trainable_stages=config.encoder.trainable_stages)
     _check_cache_is_frozen(config, encoder_config.trainable_stages)
     start.encoder.set_trainable_stages(encoder_config.trainable_stages)
@@ -61,6 +62,15 @@ def _check_cache_is_frozen(config: RunConfig, trainable_stages: int) -> None:
     if trainable_stages > 0 and config.data.features_dir is not None:
         raise CaptionerError(f"encoder.trainable_stages={trainable_stages} fine-tunes the encoder, which a feature cache "
                              f"cannot: set data.features_dir=null to train from the images")
+
+
+def _check_keeps_fine_tuned_weights(start: Captioner, trainable_stages: int, path: str) -> None:
+    """A model file stores a pretrained encoder's weights only while some stage trains (`encoder_payload`): freezing
+    a fine-tuned encoder again would save the package's weights in place of the fine-tuned ones."""
+    fine_tuned = start.encoder_config.trainable_stages
+    if trainable_stages == 0 and fine_tuned > 0:
+        raise CaptionerError(f"training.init_from {path} has {fine_tuned} fine-tuned encoder stages; "
+                             f"encoder.trainable_stages=0 would lose them: keep it at 1 or more")
 
 
 def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> None:
