@@ -77,9 +77,10 @@ def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], 
 
 def encoder_payload(encoder: ImageEncoder, config: EncoderConfig) -> dict[str, Any]:
     """The encoder's part of a model file: its settings, and its weights only when the installed package
-    cannot rebuild them (fine-tuned stages or no pretrained weights)."""
-    stores_weights = config.trainable_stages > 0 or not config.pretrained
-    return {"encoder": dataclasses.asdict(config), "encoder_state": half_state(encoder.state_dict()) if stores_weights else None}
+    cannot rebuild them (fine-tuned stages or no pretrained weights). Trained stages mark the file `fine_tuned`,
+    so that a run that freezes them again keeps their weights."""
+    settings = {**dataclasses.asdict(config), "fine_tuned": config.tuned}
+    return {"encoder": settings, "encoder_state": half_state(encoder.state_dict()) if config.own_weights else None}
 
 
 def encoder_from_payload(payload: dict[str, Any], path: str | Path) -> tuple[ImageEncoder, EncoderConfig]:

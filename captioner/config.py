@@ -26,6 +26,17 @@ class EncoderConfig:
     image_size: int | None = None  # None: the encoder's own input size
     pool_size: int | None = None
     trainable_stages: int = 0  # 0 = frozen; N = fine-tune the top N stages
+    fine_tuned: bool = False  # set in model files whose encoder stages were trained: they keep those weights
+
+    @property
+    def tuned(self) -> bool:
+        """Do stages train now, or did they? No feature cache (made from the package's weights) holds its grids."""
+        return self.trainable_stages > 0 or self.fine_tuned
+
+    @property
+    def own_weights(self) -> bool:
+        """Are the weights not the package's (tuned, or never pretrained)? Model files store them then."""
+        return self.tuned or not self.pretrained
 
 
 @dataclass

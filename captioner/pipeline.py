@@ -24,18 +24,13 @@ class Described:
     answers: list[Answer]  # one per question, in the order asked
 
 
-def _own_weights(model: Captioner | VQAAnswerer) -> bool:
-    """Does the model file carry its own encoder weights (fine-tuned or not pretrained) instead of the package's?"""
-    return model.encoder_config.trainable_stages > 0 or not model.encoder_config.pretrained
-
-
 def check_same_encoder(captioner: Captioner, answerer: VQAAnswerer) -> None:
     """A one-line CaptionerError unless both models read the grid of the same encoder with the same weights."""
     if captioner.encoder is answerer.encoder:  # already shared: nothing to compare (describe() asks on every call)
         return
     caption_side, vqa_side = captioner.encoder.describe(), answerer.encoder.describe()
     differences = [f"{k} {caption_side.get(k)!r} vs {vqa_side.get(k)!r}" for k in sorted(caption_side) if caption_side.get(k) != vqa_side.get(k)]
-    if not differences and (_own_weights(captioner) or _own_weights(answerer)):
+    if not differences and (captioner.encoder_config.own_weights or answerer.encoder_config.own_weights):
         theirs, ours = captioner.encoder.state_dict(), answerer.encoder.state_dict()
         if any(not torch.equal(theirs[k].float().cpu(), ours[k].float().cpu()) for k in theirs):
             differences.append("encoder weights differ (fine-tuned or not pretrained)")

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from captioner.cli import main
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
 from captioner.training.runner import train
@@ -15,28 +16,46 @@ def frozen_model(shapes, tmp_path_factory):
     return train(tiny_caption_config(shapes, tmp_path_factory.mktemp("frozen"), "encoder.trainable_stages=0")).model_path
 
 
-def test_a_trained_model_goes_on_with_its_top_encoder_stage_unfrozen(shapes, frozen_model, tmp_path):
-    config = tiny_caption_config(shapes, tmp_path, f"training.init_from={frozen_model}", "encoder.trainable_stages=1")
-    start, tuned = Captioner.load(frozen_model), Captioner.load(train(config).model_path)
-    assert tuned.encoder_config.trainable_stages == 1  # the model file says its encoder was fine-tuned
+@pytest.fixture(scope="module")
+def tuned_model(shapes, frozen_model, tmp_path_factory):
+    """frozen_model, trained on with its encoder's top stage unfrozen."""
+    out = tmp_path_factory.mktemp("tuned")
+    return train(tiny_caption_config(shapes, out, f"training.init_from={frozen_model}", "encoder.trainable_stages=1")).model_path
+
+
+def test_a_trained_model_goes_on_with_its_top_encoder_stage_unfrozen(frozen_model, tuned_model):
+    start, tuned = Captioner.load(frozen_model), Captioner.load(tuned_model)
+    assert tuned.encoder_config.trainable_stages == 1 and tuned.encoder_config.fine_tuned  # the model file says so
     changed = [not torch.equal(_flat(a), _flat(b)) for a, b in zip(start.encoder.stages.values(), tuned.encoder.stages.values())]
     assert changed[-1] and not any(changed[:-1])  # only the top stage learnt
 
 
-def test_a_fine_tuned_encoder_refuses_a_feature_cache(shapes, frozen_model, tmp_path):
+def test_a_fine_tuned_encoder_frozen_again_keeps_its_weights(shapes, tuned_model, tmp_path):
+    config = tiny_caption_config(shapes, tmp_path, f"training.init_from={tuned_model}", "encoder.trainable_stages=0")
+    before, after = Captioner.load(tuned_model), Captioner.load(train(config).model_path)
+    assert after.encoder_config.trainable_stages == 0 and after.encoder_config.fine_tuned
+    assert all(torch.equal(a, b) for a, b in zip(before.encoder.state_dict().values(), after.encoder.state_dict().values()))
+
+
+def test_a_fine_tuned_encoder_refuses_a_feature_cache(shapes, frozen_model, tuned_model, tmp_path):
     cache = "data.features_dir=" + str(tmp_path / "cache")
-    with pytest.raises(CaptionerError, match="trainable_stages=1 fine-tunes the encoder, which a feature cache cannot"):
+    training = "the encoder trains 1 stages, which a feature cache cannot follow"
+    with pytest.raises(CaptionerError, match=training):
         train(tiny_caption_config(shapes, tmp_path / "a", "encoder.trainable_stages=1", cache))
-    with pytest.raises(CaptionerError, match="trainable_stages=1 fine-tunes the encoder, which a feature cache cannot"):
+    with pytest.raises(CaptionerError, match=training):
         train(tiny_caption_config(shapes, tmp_path / "b", f"training.init_from={frozen_model}", "encoder.trainable_stages=1", cache))
+    with pytest.raises(CaptionerError, match="the encoder has fine-tuned weights, which a feature cache cannot follow"):
+        train(tiny_caption_config(shapes, tmp_path / "c", f"training.init_from={tuned_model}", "encoder.trainable_stages=0", cache))
+
+
+def test_evaluate_refuses_a_feature_cache_for_a_fine_tuned_encoder(shapes, tuned_model, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert main(["extract-features", "--annotations", str(shapes / "captions_val.json"), "--images", str(shapes / "images"),
+                 "--out", str(cache), "--encoder", "tiny_cnn", "--image-size", "64", "--workers", "0", "--quiet"]) == 0
+    assert main(["evaluate", "--checkpoint", str(tuned_model), "--annotations", str(shapes / "captions_val.json"),
+                 "--images", str(shapes / "images"), "--features", str(cache), "--out", str(tmp_path / "eval"), "--quiet"]) == 1
+    assert "this model's encoder is fine-tuned: read the images instead" in capsys.readouterr().err
 
 
 def _flat(stage: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in stage.parameters()])
-
-
-def test_freezing_a_fine_tuned_encoder_again_is_refused(shapes, frozen_model, tmp_path):
-    tuned = train(tiny_caption_config(shapes, tmp_path / "tuned", f"training.init_from={frozen_model}",
-                                      "encoder.trainable_stages=1")).model_path
-    with pytest.raises(CaptionerError, match="has 1 fine-tuned encoder stages; encoder.trainable_stages=0 would lose them"):
-        train(tiny_caption_config(shapes, tmp_path / "b", f"training.init_from={tuned}", "encoder.trainable_stages=0"))

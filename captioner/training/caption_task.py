@@ -8,7 +8,7 @@ the new run (fine-tuning the encoder's top stages once the decoder has learnt on
 
 import dataclasses
 
-from captioner.config import TASKS, RunConfig, TaskSpec
+from captioner.config import TASKS, EncoderConfig, RunConfig, TaskSpec
 from captioner.encoders import encoder_from_config
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
@@ -27,7 +27,7 @@ def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionData
         raise CaptionerError("model.attention_supervision needs boxes to supervise with: set data.train_boxes to a COCO instances file")
     if config.training.init_from:
         return _from_model_file(config)
-    _check_cache_is_frozen(config, config.encoder.trainable_stages)
+    _check_cache_fits(config, config.encoder)
     encoder = encoder_from_config(config.encoder)
     datamodule = CaptionDataModule(config.data, encoder)
     decoder_config = dataclasses.replace(config.model, vocab_size=len(datamodule.vocab), feature_dim=encoder.channels)
@@ -39,10 +39,10 @@ def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataMo
     start = Captioner.load(None if path == "shipped" else path)  # missing, VQA or broken model files are refused here
     _check_sections_agree(config, start, path)
     encoder_config = start.encoder_config
-    if "encoder" in config.given:
-        _check_keeps_fine_tuned_weights(start, config.encoder.trainable_stages, path)
-        encoder_config = dataclasses.replace(encoder_config, trainable_stages=config.encoder.trainable_stages)
-    _check_cache_is_frozen(config, encoder_config.trainable_stages)
+    if "encoder" in config.given:  # trained stages stay marked, so their weights stay in the new model file
+        encoder_config = dataclasses.replace(encoder_config, trainable_stages=config.encoder.trainable_stages,
+                                             fine_tuned=encoder_config.tuned)
+    _check_cache_fits(config, encoder_config)
     start.encoder.set_trainable_stages(encoder_config.trainable_stages)
     datamodule = CaptionDataModule(config.data, start.encoder, vocab=start.vocab)
     _check_vocabulary(config, start.vocab, datamodule, path)
@@ -57,20 +57,12 @@ def _module(config: RunConfig, encoder, decoder: CaptionDecoder, datamodule: Cap
                             max_len=config.data.max_caption_len, training=config.training, train_references=references)
 
 
-def _check_cache_is_frozen(config: RunConfig, trainable_stages: int) -> None:
-    """A fine-tuned encoder must see the photos: a feature cache holds a fixed encoder's grids."""
-    if trainable_stages > 0 and config.data.features_dir is not None:
-        raise CaptionerError(f"encoder.trainable_stages={trainable_stages} fine-tunes the encoder, which a feature cache "
-                             f"cannot: set data.features_dir=null to train from the images")
-
-
-def _check_keeps_fine_tuned_weights(start: Captioner, trainable_stages: int, path: str) -> None:
-    """A model file stores a pretrained encoder's weights only while some stage trains (`encoder_payload`): freezing
-    a fine-tuned encoder again would save the package's weights in place of the fine-tuned ones."""
-    fine_tuned = start.encoder_config.trainable_stages
-    if trainable_stages == 0 and fine_tuned > 0:
-        raise CaptionerError(f"training.init_from {path} has {fine_tuned} fine-tuned encoder stages; "
-                             f"encoder.trainable_stages=0 would lose them: keep it at 1 or more")
+def _check_cache_fits(config: RunConfig, encoder: EncoderConfig) -> None:
+    """A fine-tuned encoder must see the photos: a feature cache holds the package weights' grids."""
+    if encoder.tuned and config.data.features_dir is not None:
+        state = f"trains {encoder.trainable_stages} stages" if encoder.trainable_stages else "has fine-tuned weights"
+        raise CaptionerError(f"the encoder {state}, which a feature cache cannot follow: set data.features_dir=null "
+                             f"to train from the images")
 
 
 def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> None:
