@@ -89,4 +89,5 @@ def encoder_from_payload(payload: dict[str, Any], path: str | Path) -> tuple[Ima
     encoder = encoder_from_config(config, pretrained=payload["encoder_state"] is None and config.pretrained)
     if payload["encoder_state"] is not None:
         load_state_checked(encoder, payload["encoder_state"], "encoder", path)
+    encoder.fine_tuned = config.tuned  # its grids are its own: caches of them name its weights (describe)
     return encoder, config

@@ -85,6 +85,6 @@ def _eval_dataset(args: argparse.Namespace, captioner):
                "subset": SubsetSpec(max_images=args.max_images) if args.max_images else None}
     if args.features:
         cache = FeatureCache(args.features)
-        cache.check_compatible(captioner.encoder.describe(), tuned=captioner.encoder_config.tuned)
+        cache.check_compatible(captioner.encoder.describe())
         return CocoCaptions(args.annotations, args.images, features=cache, **options)
     return CocoCaptions(args.annotations, args.images, transform=captioner.encoder.transform, **options)

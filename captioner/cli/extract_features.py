@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format_argument(parser)
     parser.add_argument("--images", required=True, help="image folder")
     parser.add_argument("--out", required=True, help="cache folder to create")
-    parser.add_argument("--encoder", default="efficientnet_lite0")
+    parser.add_argument("--encoder", help="registry name (default: efficientnet_lite0)")
+    parser.add_argument("--checkpoint", help="a model file whose encoder to run, fine-tuned weights and settings "
+                                             "included (instead of --encoder and its options)")
     parser.add_argument("--image-size", type=positive_int, help="input side in pixels (default: the encoder's own)")
     parser.add_argument("--pool-size", type=positive_int)
     parser.add_argument("--weights-path", help="local weights file for the encoder")
@@ -36,14 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     from captioner.data.features import extract_features
     from captioner.devices import resolve_device
-    from captioner.encoders import build_encoder
     from captioner.progress import progress
 
     device = resolve_device(args.device)
+    encoder = _encoder(args).to(device)
     images = _image_paths(args)
-    encoder = build_encoder(
-        args.encoder, weights_path=args.weights_path, image_size=args.image_size, pool_size=args.pool_size
-    ).to(device)
     bar = progress(len(images), "extract-features", quiet=args.quiet)
     cache, stats = extract_features(encoder, images, args.out, args.batch_size, args.workers, overwrite=args.force,
                                     on_progress=bar.update, mirror=args.mirror)
@@ -54,6 +53,23 @@ def run(args: argparse.Namespace) -> int:
     for error in stats["failed"][:10]:
         print(f"  skipped: {error}")
     return 1 if stats["failed"] else 0
+
+
+def _encoder(args: argparse.Namespace):
+    """The encoder a model file carries (--checkpoint), or a registry encoder with its options."""
+    from captioner.checkpoint import encoder_from_payload, load_model_file
+    from captioner.encoders import build_encoder
+    from captioner.errors import CaptionerError
+
+    if args.checkpoint is None:
+        return build_encoder(args.encoder or "efficientnet_lite0", weights_path=args.weights_path,
+                             image_size=args.image_size, pool_size=args.pool_size)
+    given = [flag for flag, value in [("--encoder", args.encoder), ("--image-size", args.image_size),
+                                      ("--pool-size", args.pool_size), ("--weights-path", args.weights_path)] if value]
+    if given:
+        raise CaptionerError(f"--checkpoint brings its own encoder settings; drop {', '.join(given)}")
+    encoder, _ = encoder_from_payload(load_model_file(args.checkpoint, None), args.checkpoint)
+    return encoder
 
 
 def _image_paths(args: argparse.Namespace) -> dict:

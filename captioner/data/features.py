@@ -84,13 +84,9 @@ class FeatureCache:
         """Whether these are the grids of the photos mirrored left ↔ right (`extract-features --mirror`)."""
         return bool(self.meta.get("mirrored", False))
 
-    def check_compatible(self, description: dict, mirrored: bool = False, tuned: bool = False) -> None:
-        """Refuse a cache made by another encoder or preprocessing, naming what differs, a cache of mirrored
-        photos where the photos themselves are meant (or the reverse), and any cache for a `tuned` encoder (one
-        whose model file carries fine-tuned weights: caches hold the package weights' grids)."""
-        if tuned:
-            raise CaptionerError(f"feature cache {self.path} holds the grids of the encoder's package weights; this "
-                                 f"model's encoder is fine-tuned: read the images instead")
+    def check_compatible(self, description: dict, mirrored: bool = False) -> None:
+        """Refuse a cache made by another encoder, preprocessing or (fine-tuned) weights, naming what differs, and
+        a cache of mirrored photos where the photos themselves are meant (or the reverse)."""
         if self.mirrored != mirrored:
             made = "of mirrored photos (extract-features --mirror)" if self.mirrored else "of unmirrored photos"
             wanted = "data.mirror_features_dir" if mirrored else "the photos' own grids"
@@ -98,9 +94,11 @@ class FeatureCache:
         cached = self.meta["encoder"]
         if describe_hash(cached) == describe_hash(description):
             return
-        diffs = [f"{k} {cached.get(k)!r} vs {description.get(k)!r}" for k in sorted(set(cached) | set(description)) if cached.get(k) != description.get(k)]
+        differ = [k for k in sorted(set(cached) | set(description)) if cached.get(k) != description.get(k)]
+        diffs = [f"{k} {cached.get(k)!r} vs {description.get(k)!r}" for k in differ]
+        how = " --checkpoint with this model file (its fine-tuned encoder)" if "weights" in differ else ""
         raise CaptionerError(
-            f"feature cache {self.path} is stale for this model ({'; '.join(diffs)}); re-run captioner extract-features"
+            f"feature cache {self.path} is stale for this model ({'; '.join(diffs)}); re-run captioner extract-features{how}"
         )
 
 

@@ -1,5 +1,6 @@
 """ImageEncoder: a pretrained CNN trunk (head removed) that maps images to a grid of features."""
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -57,6 +58,7 @@ class ImageEncoder(nn.Module):
         self.image_size = image_size
         self.pool = nn.AdaptiveAvgPool2d(pool_size) if pool_size else nn.Identity()
         self.pool_size = pool_size
+        self.fine_tuned = False  # weights not the package's (set when loaded from a model file that says so)
         self.set_trainable_stages(trainable_stages)
 
     @property
@@ -134,8 +136,10 @@ class ImageEncoder(nn.Module):
         return Preprocess(self.image_size, self.mean, self.std)
 
     def describe(self) -> dict:
-        """What a feature cache or checkpoint must agree on to reuse this encoder's output."""
-        return {
+        """What a feature cache or checkpoint must agree on to reuse this encoder's output: for a fine-tuned
+        encoder, also a digest of its weights."""
+        weights = {"weights": self.weights_digest()} if self.fine_tuned else {}
+        return {**weights,
             "name": self.name,
             "image_size": self.image_size,
             "pool_size": self.pool_size,
@@ -144,6 +148,19 @@ class ImageEncoder(nn.Module):
             "mean": list(self.mean),
             "std": list(self.std),
         }
+
+    def weights_digest(self) -> str:
+        """A short hash of every weight and buffer, computed again only when one has changed."""
+        state = self.state_dict()
+        key = tuple((t.data_ptr(), t._version) for t in state.values())
+        cached = self.__dict__.get("_digest")
+        if cached is None or cached[0] != key:
+            digest = hashlib.sha1()
+            for name, tensor in state.items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype, as bytes
+            cached = self.__dict__["_digest"] = (key, digest.hexdigest()[:16])
+        return cached[1]
 
 
 def encode_in_chunks(encoder: ImageEncoder, pixels: torch.Tensor, chunk_pixels: int = CPU_CHUNK_PIXELS) -> torch.Tensor:

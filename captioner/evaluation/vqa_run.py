@@ -15,7 +15,7 @@ from captioner.vqa_inference import Answer, VQAAnswerer
 
 def answer_cached(answerer: VQAAnswerer, items: Sequence[VQAItem], cache: FeatureCache, batch_size: int = 256) -> list[Answer]:
     """The answerer's top answer to every item, reading each image's grid from the cache (checked against its encoder)."""
-    cache.check_compatible(answerer.encoder.describe(), tuned=answerer.encoder_config.tuned)
+    cache.check_compatible(answerer.encoder.describe())
     answers: list[Answer] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]

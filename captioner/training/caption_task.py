@@ -58,18 +58,20 @@ def _module(config: RunConfig, encoder, decoder: CaptionDecoder, datamodule: Cap
 
 
 def _check_cache_fits(config: RunConfig, encoder: EncoderConfig) -> None:
-    """A fine-tuned encoder must see the photos: a feature cache holds the package weights' grids."""
-    if encoder.tuned and config.data.features_dir is not None:
-        state = f"trains {encoder.trainable_stages} stages" if encoder.trainable_stages else "has fine-tuned weights"
-        raise CaptionerError(f"the encoder {state}, which a feature cache cannot follow: set data.features_dir=null "
-                             f"to train from the images")
+    """An encoder that trains must see the photos: a feature cache holds fixed weights' grids. (A fine-tuned encoder
+    frozen again may read a cache of its own grids, `extract-features --checkpoint`; the cache check names its
+    weights.)"""
+    if encoder.trainable_stages > 0 and config.data.features_dir is not None:
+        raise CaptionerError(f"the encoder trains {encoder.trainable_stages} stages, which a feature cache cannot "
+                             f"follow: set data.features_dir=null to train from the images")
 
 
 def _check_sections_agree(config: RunConfig, start: Captioner, path: str) -> None:
     """A config that spells out `encoder` or `model` must describe the model file it starts from."""
     if "encoder" in config.given:
         wanted, found = encoder_from_config(config.encoder, pretrained=False).describe(), start.encoder.describe()
-        _refuse_differences(path, "encoder", {k: (found[k], wanted.get(k)) for k in found})
+        settings = [k for k in found if k != "weights"]  # a config names settings; fine-tuned weights are the file's
+        _refuse_differences(path, "encoder", {k: (found[k], wanted.get(k)) for k in settings})
     if "model" in config.given:
         wanted, found = config.model, start.decoder.config
         fields = [f.name for f in dataclasses.fields(found) if f.name not in ("vocab_size", "feature_dim", *LOSS_WEIGHTS)]
