@@ -9,6 +9,7 @@ may differ in what only shaped their training loss (a supervised-attention weigh
 the first file's settings there.
 """
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from captioner.checkpoint import load_model_file, save_model_file
+from captioner.config import EncoderConfig
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import DecoderConfig
 from captioner.models.vqa import VQAConfig
@@ -24,6 +26,8 @@ STATE_KEYS = ("encoder_state", "decoder_state", "model_state")  # weights to ave
 NOT_COMPARED = ("meta", "document_frequencies") + STATE_KEYS  # all else must be equal across the files
 # model configs may differ in the fields that only shaped their training loss (the soup keeps the first file's)
 LOSS_ONLY_FIELDS = {"decoder_config": DecoderConfig.TRAINING_ONLY, "model_config": VQAConfig.TRAINING_ONLY}
+# settings a file written before a field existed leaves out: compared as their defaults
+DEFAULTS = {"encoder": dataclasses.asdict(EncoderConfig())}
 
 
 def average_model_files(paths: Sequence[str | Path], recipe: str | None = None) -> dict[str, Any]:
@@ -65,6 +69,8 @@ def _check_same_model(path_a: str | Path, a: dict, path_b: str | Path, b: dict) 
 
 
 def _network_part(key: str, value: Any) -> Any:
+    if isinstance(value, dict) and key in DEFAULTS:
+        value = {**DEFAULTS[key], **value}
     ignored = LOSS_ONLY_FIELDS.get(key, ())
     return {k: v for k, v in value.items() if k not in ignored} if ignored and isinstance(value, dict) else value
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from captioner.cli import main
+from captioner.encoders import build_encoder
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
 from captioner.training.runner import train
@@ -71,3 +72,15 @@ def _results(folder) -> dict:
 
 def _flat(stage: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in stage.parameters()])
+
+
+def test_the_weights_digest_follows_values_not_bits():
+    encoder = build_encoder("tiny_cnn", image_size=64)
+    weight = next(encoder.parameters())
+    with torch.no_grad():
+        weight.view(-1)[0] = 0.0
+        positive = encoder.weights_digest()
+        weight.view(-1)[0] = -0.0  # equal to 0.0: a soup's mean may turn one into the other
+        assert encoder.weights_digest() == positive
+        weight.view(-1)[0] = 1e-3
+        assert encoder.weights_digest() != positive

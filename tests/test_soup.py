@@ -85,3 +85,10 @@ def test_runs_that_differ_only_in_their_training_loss_still_average(two_runs, tm
     torch.save(wider, two_runs[1])
     with pytest.raises(CaptionerError, match="their decoder_config differ"):
         save_soup(tmp_path / "other.pt", two_runs)
+
+
+def test_a_file_written_before_an_encoder_setting_existed_averages_with_one_after(two_runs, tmp_path):
+    older = load_model_file(two_runs[1], "caption")
+    del older["encoder"]["fine_tuned"]  # as model files were before encoder.fine_tuned
+    torch.save(older, two_runs[1])
+    assert load_model_file(save_soup(tmp_path / "soup.pt", two_runs), "caption")["encoder"]["fine_tuned"] is False

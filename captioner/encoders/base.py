@@ -150,15 +150,18 @@ class ImageEncoder(nn.Module):
         }
 
     def weights_digest(self) -> str:
-        """A short hash of every weight and buffer, computed again only when one has changed."""
+        """A short hash of the values of every weight and buffer (float32, so a float16 model file and its loaded
+        weights agree, and a soup of identical encoders keeps the digest), computed again only when one changes."""
         state = self.state_dict()
         key = tuple((t.data_ptr(), t._version) for t in state.values())
         cached = self.__dict__.get("_digest")
         if cached is None or cached[0] != key:
             digest = hashlib.sha1()
             for name, tensor in state.items():
+                values = tensor.detach().cpu().reshape(-1)
+                values = values.float() + 0.0 if values.is_floating_point() else values  # −0.0 → 0.0: values, not bits
                 digest.update(name.encode())
-                digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype, as bytes
+                digest.update(values.view(torch.uint8).numpy().tobytes())
             cached = self.__dict__["_digest"] = (key, digest.hexdigest()[:16])
         return cached[1]
 
