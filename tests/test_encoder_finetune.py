@@ -66,14 +66,6 @@ def test_extract_features_from_a_model_file_takes_no_encoder_options(shapes, tun
     assert "--checkpoint brings its own encoder settings; drop --image-size" in capsys.readouterr().err
 
 
-def _results(folder) -> dict:
-    return {r["image_id"]: r["caption"] for r in json.loads((folder / "results.json").read_text())}
-
-
-def _flat(stage: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in stage.parameters()])
-
-
 def test_the_weights_digest_follows_values_not_bits():
     encoder = build_encoder("tiny_cnn", image_size=64)
     weight = next(encoder.parameters())
@@ -84,3 +76,11 @@ def test_the_weights_digest_follows_values_not_bits():
         assert encoder.weights_digest() == positive
         weight.view(-1)[0] = 1e-3
         assert encoder.weights_digest() != positive
+
+
+def _results(folder) -> dict:
+    return {r["image_id"]: r["caption"] for r in json.loads((folder / "results.json").read_text())}
+
+
+def _flat(stage: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in stage.parameters()])

@@ -1,7 +1,7 @@
 """ImageEncoder: a pretrained CNN trunk (head removed) that maps images to a grid of features."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from PIL import Image
@@ -113,7 +113,7 @@ class ImageEncoder(nn.Module):
     def _folded_trunk(self) -> nn.Module | None:
         """The stages with BatchNorm folded in, for the weights as they are now; None where nothing folds."""
         tensors = [*self.stages.parameters(), *self.stages.buffers()]
-        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        key = _version_key(tensors)
         cached = self.__dict__.get("_folded")  # not a registered submodule: never in state_dict, never trained
         if cached is None or cached[0] != key:
             probe = torch.randn(1, 3, 2 * self.stride, 2 * self.stride, generator=torch.Generator().manual_seed(0))
@@ -153,7 +153,7 @@ class ImageEncoder(nn.Module):
         """A short hash of the values of every weight and buffer (float32, so a float16 model file and its loaded
         weights agree, and a soup of identical encoders keeps the digest), computed again only when one changes."""
         state = self.state_dict()
-        key = tuple((t.data_ptr(), t._version) for t in state.values())
+        key = _version_key(state.values())
         cached = self.__dict__.get("_digest")
         if cached is None or cached[0] != key:
             digest = hashlib.sha1()
@@ -164,6 +164,12 @@ class ImageEncoder(nn.Module):
                 digest.update(values.view(torch.uint8).numpy().tobytes())
             cached = self.__dict__["_digest"] = (key, digest.hexdigest()[:16])
         return cached[1]
+
+
+def _version_key(tensors: Iterable[torch.Tensor]) -> tuple:
+    """Names the current values of `tensors`: it changes when one is replaced or modified in place (what is
+    derived from the weights, the folded trunk and the digest, is made again then)."""
+    return tuple((t.data_ptr(), t._version) for t in tensors)
 
 
 def encode_in_chunks(encoder: ImageEncoder, pixels: torch.Tensor, chunk_pixels: int = CPU_CHUNK_PIXELS) -> torch.Tensor:
