@@ -18,6 +18,7 @@ from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.models.decoders import build_decoder
 from captioner.models.decoding import generate
 from captioner.text import Vocabulary
 
@@ -90,7 +91,7 @@ class Captioner:
         decoder_config = build_section("checkpoint decoder", DecoderConfig, payload["decoder_config"])
         if decoder_config.vocab_size != len(vocab) or decoder_config.feature_dim != encoder.channels:
             raise_mismatch(path, decoder_config, len(vocab), encoder)
-        decoder = CaptionDecoder(decoder_config)
+        decoder = build_decoder(decoder_config)
         load_state_checked(decoder, payload["decoder_state"], "decoder", path)
         table = payload.get("document_frequencies")
         consensus = CiderD.from_table(table) if table is not None else None

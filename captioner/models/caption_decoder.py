@@ -19,6 +19,7 @@ from captioner.models.cells import CELLS, STEPS
 from captioner.models.fused_recurrence import SoftAttentionLSTM
 
 NEVER_GENERATED = (0, 1, 3)  # <pad>, <start>, <unk>: masked out of generation steps (a caption never says "<unk>")
+ARCHITECTURES = ("show_attend_tell", "up_down")  # the decoders of captioner.models.decoders.DECODERS
 GATE_WIDTH = {"scalar": lambda channels: 1, "vector": lambda channels: channels}
 
 
@@ -26,18 +27,19 @@ GATE_WIDTH = {"scalar": lambda channels: 1, "vector": lambda channels: channels}
 class DecoderConfig:
     """Hyper-parameters; the paper's choice is the default wherever it is clear."""
 
+    architecture: str = "show_attend_tell"  # show_attend_tell (Xu et al. 2015) | up_down (Anderson et al. 2018)
     vocab_size: int = 0  # filled in from the vocabulary
     feature_dim: int = 0  # filled in from the encoder (C)
     embed_dim: int = 256
     hidden_dim: int = 512
     attention_dim: int = 256
     memory_dim: int | None = None  # project the grid C → memory_dim once per image (self-critical.pytorch's att_embed)
-    num_layers: int = 1
+    num_layers: int = 1  # show_attend_tell; up_down always has its two LSTMs
     cell: str = "lstm"  # lstm | gru
     dropout: float = 0.5
     attention: str = "soft"  # soft | hard
     attention_activation: str = "tanh"  # the paper's; tutorials use relu
-    gate: str | None = "scalar"  # β_t = σ(f_β(h_{t-1})): scalar (paper), vector (tutorials) or None
+    gate: str | None = "scalar"  # β_t = σ(f_β(h_{t-1})): scalar (paper), vector (tutorials) or None; show_attend_tell only
     deep_output: bool = True  # L_o(E y_{t-1} + L_h h_t + L_z z_t) instead of a linear layer on h_t
     alpha_c: float = 1.0  # λ of the doubly stochastic penalty
     penalty_reduction: str = "sum"  # over locations: sum (authors' code) or mean
@@ -57,7 +59,7 @@ class DecoderConfig:
     )
 
     def __post_init__(self) -> None:
-        choices = {"cell": CELLS, "attention": ("soft", "hard"), "gate": (*GATE_WIDTH, None),
+        choices = {"architecture": ARCHITECTURES, "cell": CELLS, "attention": ("soft", "hard"), "gate": (*GATE_WIDTH, None),
                    "penalty_reduction": ("sum", "mean"), "hard_inference": ("argmax", "expectation"),
                    "attention_supervision_loss": ("mass", "cross_entropy")}
         for field, allowed in choices.items():
@@ -103,13 +105,15 @@ class Memory(NamedTuple):
 
     features: torch.Tensor  # (B, L, D): contexts are read from here (the projected grid when memory_dim is set)
     projected: torch.Tensor  # (B, L, A): the attention's feature-side projection
-    weights: StepWeights
+    weights: tuple  # the decoder's fused per-step weights (StepWeights; UpDownWeights for Up-Down)
+    pooled: torch.Tensor | None = None  # (B, gates): the mean memory's share of a first layer's gates (Up-Down)
 
     def select(self, index: torch.Tensor) -> "Memory":
-        return Memory(self.features.index_select(0, index), self.projected.index_select(0, index), self.weights)
+        pooled = self.pooled.index_select(0, index) if self.pooled is not None else None
+        return Memory(self.features.index_select(0, index), self.projected.index_select(0, index), self.weights, pooled)
 
     def head(self, n: int) -> "Memory":
-        return Memory(self.features[:n], self.projected[:n], self.weights)
+        return Memory(self.features[:n], self.projected[:n], self.weights, None if self.pooled is None else self.pooled[:n])
 
 
 class StepOutput(NamedTuple):

@@ -13,6 +13,7 @@ from captioner.encoders import encoder_from_config
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+from captioner.models.decoders import build_decoder
 from captioner.text import Vocabulary
 from captioner.training.caption_module import CaptioningModule
 from captioner.training.caption_objectives import CaptionTrainingConfig
@@ -31,7 +32,7 @@ def build_caption_task(config: RunConfig) -> tuple[CaptioningModule, CaptionData
     encoder = encoder_from_config(config.encoder)
     datamodule = CaptionDataModule(config.data, encoder)
     decoder_config = dataclasses.replace(config.model, vocab_size=len(datamodule.vocab), feature_dim=encoder.channels)
-    return _module(config, encoder, CaptionDecoder(decoder_config), datamodule), datamodule
+    return _module(config, encoder, build_decoder(decoder_config), datamodule), datamodule
 
 
 def _from_model_file(config: RunConfig) -> tuple[CaptioningModule, CaptionDataModule]:
