@@ -152,12 +152,7 @@ class CaptionDecoder(nn.Module):
         D = cfg.memory_dim or C
         self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
         self.embedding = nn.Embedding(cfg.vocab_size, E, padding_idx=0)
-        self.init_h = nn.Linear(C, cfg.num_layers * H)
-        self.init_c = nn.Linear(C, cfg.num_layers * H)
-        self.attention = AdditiveAttention(D, H, cfg.attention_dim, activation=cfg.attention_activation)
-        self.gate = nn.Linear(H, GATE_WIDTH[cfg.gate](D)) if cfg.gate else None
-        cell = CELLS[cfg.cell]
-        self.cells = nn.ModuleList(cell(E + D if i == 0 else H, H) for i in range(cfg.num_layers))
+        self._build_recurrence(cfg, D)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.deep_output:
             self.out_h = nn.Linear(H, E)
@@ -165,6 +160,16 @@ class CaptionDecoder(nn.Module):
         self.out = nn.Linear(E if cfg.deep_output else H, cfg.vocab_size)
         self.register_buffer("reward_baseline", torch.zeros(()))  # hard attention's moving average
         self._step_cell = STEPS[cfg.cell]
+
+    def _build_recurrence(self, cfg: DecoderConfig, D: int) -> None:
+        """The initial state, the attention and the recurrent cells (what another architecture replaces)."""
+        C, H, E = cfg.feature_dim, cfg.hidden_dim, cfg.embed_dim
+        self.init_h = nn.Linear(C, cfg.num_layers * H)
+        self.init_c = nn.Linear(C, cfg.num_layers * H)
+        self.attention = AdditiveAttention(D, H, cfg.attention_dim, activation=cfg.attention_activation)
+        self.gate = nn.Linear(H, GATE_WIDTH[cfg.gate](D)) if cfg.gate else None
+        cell = CELLS[cfg.cell]
+        self.cells = nn.ModuleList(cell(E + D if i == 0 else H, H) for i in range(cfg.num_layers))
 
     # -- once per call ---------------------------------------------------------------------------------------------
     def step_weights(self) -> StepWeights:

@@ -14,11 +14,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from captioner.models.attention import AdditiveAttention
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig, DecoderState, Memory
-from captioner.models.cells import CELLS, STEPS
+from captioner.models.cells import CELLS
 
 
 class UpDownWeights(NamedTuple):
@@ -31,26 +30,12 @@ class UpDownWeights(NamedTuple):
 
 
 class UpDownDecoder(CaptionDecoder):
-    def __init__(self, config: DecoderConfig) -> None:
-        nn.Module.__init__(self)
-        if config.vocab_size < 5 or config.feature_dim < 1:
-            raise ValueError("DecoderConfig needs vocab_size (from the vocabulary) and feature_dim (from the encoder)")
-        self.config = cfg = config
-        C, H, E = cfg.feature_dim, cfg.hidden_dim, cfg.embed_dim
-        D = cfg.memory_dim or C
-        self.memory_proj = nn.Sequential(nn.Linear(C, D), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)) if cfg.memory_dim else None
-        self.embedding = nn.Embedding(cfg.vocab_size, E, padding_idx=0)
+    def _build_recurrence(self, cfg: DecoderConfig, D: int) -> None:
+        H, E = cfg.hidden_dim, cfg.embed_dim
         self.attention = AdditiveAttention(D, H, cfg.attention_dim, activation=cfg.attention_activation)
         cell = CELLS[cfg.cell]
         self.attention_cell = cell(E + D + H, H)  # [E y_{t-1}; v̄; h²_{t-1}]
         self.language_cell = cell(D + H, H)  # [ẑ_t; h¹_t]
-        self.dropout = nn.Dropout(cfg.dropout)
-        if cfg.deep_output:
-            self.out_h = nn.Linear(H, E)
-            self.out_z = nn.Linear(D, E)
-        self.out = nn.Linear(E if cfg.deep_output else H, cfg.vocab_size)
-        self.register_buffer("reward_baseline", torch.zeros(()))  # hard attention's moving average
-        self._step_cell = STEPS[cfg.cell]
 
     def step_weights(self) -> UpDownWeights:
         E, D = self.config.embed_dim, self.config.memory_dim or self.config.feature_dim
