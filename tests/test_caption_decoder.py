@@ -3,6 +3,7 @@ import torch
 
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.losses import attention_penalty, caption_loss
+from helpers import fit_captions
 
 CAPTIONS = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2]])
 
@@ -54,12 +55,7 @@ def test_decoder_memorises_a_few_captions(attention):
     torch.manual_seed(0)
     decoder = tiny_decoder(attention=attention)
     features = torch.randn(3, 9, 16)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = caption_loss(decoder, decoder(features, CAPTIONS), CAPTIONS)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit_captions(decoder, features, CAPTIONS, steps=150)
     decoder.eval()
     logits = decoder(features, CAPTIONS).logits
     mask = CAPTIONS[:, 1:] != 0

@@ -4,8 +4,8 @@ import torch
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder, DecoderConfig
 from captioner.models.decoding import Generation, beam_search, block_repeated_ngrams, generate, greedy_decode, sample_decode
-from captioner.models.losses import caption_loss
 from captioner.text import Vocabulary
+from helpers import fit_captions
 
 B, L, C, V = 4, 9, 16, 30
 
@@ -27,12 +27,7 @@ def memorised() -> tuple[CaptionDecoder, torch.Tensor, list[list[int]]]:
     """A decoder trained for a few seconds to say one caption for each of 3 feature sets."""
     captions = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2]])  # (3, T+1)
     decoder, features = tiny_decoder(scale=1.0), random_features(batch=3)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
-    for _ in range(200):
-        loss = caption_loss(decoder, decoder(features, captions), captions)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit_captions(decoder, features, captions, steps=200)
     return decoder, features, [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
 
 

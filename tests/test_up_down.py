@@ -10,11 +10,10 @@ from captioner.inference import Captioner
 from captioner.models.caption_decoder import ARCHITECTURES, NEVER_GENERATED, CaptionDecoder, DecoderConfig
 from captioner.models.decoders import DECODERS, build_decoder
 from captioner.models.decoding import beam_search, generate
-from captioner.models.losses import caption_loss
 from captioner.models.up_down import UpDownDecoder
 from captioner.text import Vocabulary
 from captioner.training.runner import train
-from helpers import tiny_caption_config
+from helpers import fit_captions, tiny_caption_config
 
 CAPTIONS = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2]])
 L, C = 9, 16
@@ -83,12 +82,7 @@ def test_batched_beam_search_matches_one_image_at_a_time():
 
 def test_up_down_memorises_a_few_captions():
     decoder, grids = up_down(), features()
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = caption_loss(decoder, decoder(grids, CAPTIONS), CAPTIONS)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit_captions(decoder, grids, CAPTIONS, steps=150)
     assert generate(decoder, grids, "greedy", max_len=6).tokens == [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
 
 
