@@ -41,6 +41,8 @@ def test_the_architecture_picks_the_decoder_class():
     assert type(build_decoder(DecoderConfig(vocab_size=20, feature_dim=C))) is CaptionDecoder  # the default
     with pytest.raises(ValueError, match="architecture must be one of"):
         DecoderConfig(architecture="transformer", vocab_size=20, feature_dim=C)
+    with pytest.raises(ValueError, match="up_down has its two LSTMs"):
+        DecoderConfig(architecture="up_down", num_layers=2, vocab_size=20, feature_dim=C)
 
 
 @pytest.mark.parametrize("options", [{}, {"cell": "gru"}, {"memory_dim": None, "deep_output": False}, {"attention": "hard"}])

@@ -68,6 +68,8 @@ class DecoderConfig:
         for field in ("embed_dim", "hidden_dim", "attention_dim", "num_layers"):
             if getattr(self, field) < 1:
                 raise ValueError(f"decoder {field} must be positive, got {getattr(self, field)}")
+        if self.architecture == "up_down" and self.num_layers != 1:
+            raise ValueError(f"decoder num_layers applies to show_attend_tell; up_down has its two LSTMs, got {self.num_layers}")
         if self.attention_supervision < 0:
             raise ValueError(f"decoder attention_supervision must be 0 or more, got {self.attention_supervision}")
         if self.memory_dim is not None and self.memory_dim < 1:

@@ -1,6 +1,6 @@
 """The top-down captioning decoder of Up-Down (Anderson et al. 2018) over a CNN grid: two LSTMs per word.
 
-The attention LSTM reads [h²_{t-1}; v̄; E y_{t-1}] (the language LSTM's last state, the mean memory, the word) and
+The attention LSTM reads [E y_{t-1}; v̄; h²_{t-1}] (the word, the mean memory, the language LSTM's last state) and
 its new state h¹_t is the attention query, so each word attends with what it knows now rather than with the
 previous word's state (Show, Attend and Tell). The language LSTM reads [ẑ_t; h¹_t] and predicts the word from h²_t.
 Both states start at zero.
