@@ -185,13 +185,17 @@ class CaptionDecoder(nn.Module):
         return StepWeights(torch.cat(parts), torch.cat(biases), first.weight_ih[:, :E], first.bias_ih,
                            first.weight_ih[:, E:], splits)
 
+    def project_memory(self, features: torch.Tensor) -> torch.Tensor:
+        """The grid the decoder reads: features (B, L, C) → (B, L, D), projected once per image when memory_dim is set."""
+        return self.memory_proj(features) if self.memory_proj is not None else features
+
     def prepare(self, features: torch.Tensor) -> tuple[Memory, DecoderState]:
         """features (B, L, C) → per-image memory and the initial state from the mean feature."""
         mean = features.mean(dim=1)  # (B, C)
         B, N, H = features.size(0), self.config.num_layers, self.config.hidden_dim
         h = torch.tanh(self.init_h(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (B, N·H) → (N, B, H)
         c = torch.tanh(self.init_c(mean)).view(B, N, H).transpose(0, 1).contiguous()  # (B, N·H) → (N, B, H)
-        memory = self.memory_proj(features) if self.memory_proj is not None else features  # (B, L, D)
+        memory = self.project_memory(features)  # (B, L, D)
         return Memory(memory, self.attention.project(memory), self.step_weights()), DecoderState(h, c)
 
     # -- one step --------------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class UpDownDecoder(CaptionDecoder):
         """features (B, L, C) → per-image memory (with the mean memory's share of the attention LSTM's gates) and
         zero states for both LSTMs."""
         E, B, H = self.config.embed_dim, features.size(0), self.config.hidden_dim
-        memory = self.memory_proj(features) if self.memory_proj is not None else features  # (B, L, D)
+        memory = self.project_memory(features)  # (B, L, D)
         D = memory.size(-1)
         pooled = F.linear(memory.mean(dim=1), self.attention_cell.weight_ih[:, E : E + D])  # (B, gates): v̄'s share
         zeros = memory.new_zeros(2, B, H)  # (2 LSTMs, B, H)
