@@ -92,11 +92,12 @@ def write_model_file(path: Path, encoder_config: EncoderConfig, decoder_sizes: d
     """A `Captioner` model file: the configured encoder and an untrained decoder over a synthetic vocabulary."""
     from captioner.encoders import encoder_from_config
     from captioner.inference import Captioner
-    from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
+    from captioner.models.caption_decoder import DecoderConfig
+    from captioner.models.decoders import build_decoder
 
     encoder = encoder_from_config(encoder_config)
     vocab = Vocabulary(synthetic_words(vocab_words))
-    decoder = CaptionDecoder(DecoderConfig(vocab_size=len(vocab), feature_dim=encoder.channels, **decoder_sizes))
+    decoder = build_decoder(DecoderConfig(vocab_size=len(vocab), feature_dim=encoder.channels, **decoder_sizes))
     meta = {"note": "benchmark model: untrained decoder"}
     return Captioner(encoder, decoder, vocab, encoder_config, meta).save(path, force=True)
 
