@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from captioner.data.image_files import ImageFiles, keep_readable
-from captioner.encoders import ImageEncoder, encode_in_chunks
+from captioner.encoders import ImageEncoder, description_differences, encode_in_chunks
 from captioner.errors import CaptionerError
 
 
@@ -94,9 +94,8 @@ class FeatureCache:
         cached = self.meta["encoder"]
         if describe_hash(cached) == describe_hash(description):
             return
-        differ = [k for k in sorted(set(cached) | set(description)) if cached.get(k) != description.get(k)]
-        diffs = [f"{k} {cached.get(k)!r} vs {description.get(k)!r}" for k in differ]
-        how = " --checkpoint with this model file (its fine-tuned encoder)" if "weights" in differ else ""
+        diffs = description_differences(cached, description)
+        how = " --checkpoint with this model file (its fine-tuned encoder)" if cached.get("weights") != description.get("weights") else ""
         raise CaptionerError(
             f"feature cache {self.path} is stale for this model ({'; '.join(diffs)}); re-run captioner extract-features{how}"
         )

@@ -1,7 +1,7 @@
 """Encoder registry: `build_encoder(name, ...)` returns an ImageEncoder mapping (B, 3, H, W) → (B, L, C)."""
 
 from captioner.encoders import efficientnet, resnet, tiny  # noqa: F401  (registers the builders)
-from captioner.encoders.base import ImageEncoder, encode_in_chunks
+from captioner.encoders.base import ImageEncoder, description_differences, encode_in_chunks
 from captioner.encoders.registry import ENCODERS
 
 
@@ -28,7 +28,7 @@ def list_encoders() -> list[str]:
     return ENCODERS.names()
 
 
-__all__ = ["ImageEncoder", "build_encoder", "encode_in_chunks", "encoder_from_config", "list_encoders", "ENCODERS"]
+__all__ = ["ImageEncoder", "build_encoder", "description_differences", "encode_in_chunks", "encoder_from_config", "list_encoders", "ENCODERS"]
 
 
 def encoder_from_config(config, pretrained: bool | None = None) -> ImageEncoder:

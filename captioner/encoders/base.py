@@ -166,6 +166,11 @@ class ImageEncoder(nn.Module):
         return cached[1]
 
 
+def description_differences(a: dict, b: dict) -> list[str]:
+    """Each setting where two `ImageEncoder.describe()` dicts disagree, as "key a vs b", in key order."""
+    return [f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
 def _version_key(tensors: Iterable[torch.Tensor]) -> tuple:
     """Names the current values of `tensors`: it changes when one is replaced or modified in place (what is
     derived from the weights, the folded trunk and the digest, is made again then)."""
