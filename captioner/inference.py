@@ -14,12 +14,13 @@ from captioner.config import EncoderConfig, build_section
 from captioner.consensus import consensus_tokens
 from captioner.data.image_files import ImageFiles, keep_readable
 from captioner.data.images import ImageInput, as_image_list, as_rgb_image, input_size
-from captioner.encoders import ImageEncoder, encode_in_chunks
+from captioner.encoders import ImageEncoder, description_differences, encode_in_chunks
 from captioner.errors import CaptionerError
 from captioner.evaluation.cider import CiderD
 from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.decoders import build_decoder
 from captioner.models.decoding import generate
+from captioner.models.ensemble import EnsembleDecoder
 from captioner.text import Vocabulary
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "assets" / "captioner-coco-mini.pt"
@@ -50,7 +51,7 @@ class Captioner:
     `consensus` (CIDEr-D with the training references' document frequencies, kept in model files that
     `captioner train` writes) lets `consensus=True` pick consensus captions (captioner.consensus)."""
 
-    def __init__(self, encoder: ImageEncoder, decoder: CaptionDecoder, vocab: Vocabulary, encoder_config: EncoderConfig,
+    def __init__(self, encoder: ImageEncoder, decoder: CaptionDecoder | EnsembleDecoder, vocab: Vocabulary, encoder_config: EncoderConfig,
                  meta: dict | None = None, consensus: CiderD | None = None) -> None:
         self.encoder, self.decoder, self.vocab = encoder.eval(), decoder.eval(), vocab
         self.encoder_config = encoder_config
@@ -72,6 +73,8 @@ class Captioner:
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, force: bool = False) -> Path:
+        if isinstance(self.decoder, EnsembleDecoder):
+            raise CaptionerError("an ensemble is not one model file: save its members, or average them (captioner average)")
         payload = {
             **encoder_payload(self.encoder, self.encoder_config),
             "decoder_config": dataclasses.asdict(self.decoder.config),
@@ -97,9 +100,29 @@ class Captioner:
         consensus = CiderD.from_table(table) if table is not None else None
         return cls(encoder, decoder, vocab, encoder_config, payload.get("meta"), consensus).to(device)
 
+    @classmethod
+    def ensemble(cls, captioners: Sequence["Captioner"], names: Sequence[str | Path]) -> "Captioner":
+        """Loaded models of one vocabulary and encoder as one ensemble (captioner.models.ensemble): the first one's
+        encoder runs once per image, every decoder reads its grid, and their next-word probabilities are averaged.
+        `names` (the model files) name a model that cannot join."""
+        first, first_name = captioners[0], names[0]
+        for other, name in zip(captioners[1:], names[1:]):
+            if other.vocab.itos != first.vocab.itos:
+                raise CaptionerError(f"{name} cannot join an ensemble with {first_name}: their vocabularies differ "
+                                     f"({len(other.vocab)} vs {len(first.vocab)} words)")
+            differ = description_differences(other.encoder.describe(), first.encoder.describe())
+            if differ:
+                raise CaptionerError(f"{name} cannot join an ensemble with {first_name}: their encoders differ "
+                                     f"({'; '.join(differ[:3])})")
+        decoder = EnsembleDecoder([captioner.decoder for captioner in captioners])
+        meta = {"ensemble": [str(name) for name in names]}
+        return cls(first.encoder, decoder, first.vocab, first.encoder_config, meta, first.consensus).to(first.device)
+
     def use_hard_inference(self, mode: str) -> "Captioner":
         """Hard-attention models: read the context at the most likely location (`argmax`, the default) or as the
         expected context over all locations (`expectation`, the paper's alternative)."""
+        if isinstance(self.decoder, EnsembleDecoder):
+            raise CaptionerError("set hard inference on each model before joining them into an ensemble")
         if self.decoder.config.attention != "hard":
             raise CaptionerError(f"hard inference '{mode}' applies to hard-attention models; this one uses soft attention")
         try:

@@ -58,13 +58,24 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
                         help="auto (CUDA if available, then MPS, else CPU), cpu, cuda, cuda:1, mps (default auto)")
 
 
-def load_captioner(checkpoint: str | None, hard_inference: str | None, device: str = "auto"):
-    """The model file given (the shipped one by default) on `device`, with --hard-inference applied when given."""
+def load_captioner(checkpoint: str | list[str] | None, hard_inference: str | None, device: str = "auto"):
+    """The model file given (the shipped one by default) on `device`, with --hard-inference applied when given;
+    several files (--checkpoint repeated) caption as one ensemble."""
     from captioner.devices import resolve_device
     from captioner.inference import Captioner
 
-    captioner = Captioner.load(checkpoint, device=resolve_device(device))  # a missing device: one line, before loading
-    return captioner.use_hard_inference(hard_inference) if hard_inference else captioner
+    paths = [checkpoint] if checkpoint is None or isinstance(checkpoint, str) else checkpoint
+    device = resolve_device(device)  # a missing device: one line, before loading
+    captioners = [Captioner.load(path, device=device) for path in paths]
+    if hard_inference:
+        captioners = [captioner.use_hard_inference(hard_inference) for captioner in captioners]
+    return captioners[0] if len(captioners) == 1 else Captioner.ensemble(captioners, paths)
+
+
+def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", action="append", metavar="MODEL",
+                        help="model file from `captioner train` (default: the shipped COCO model); repeat it to caption "
+                             "with an ensemble of models of one vocabulary and encoder (their word probabilities averaged)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(COCO results) or .csv; running again with the same FILE captions only the images "
                              "not yet in it")
     parser.add_argument("--force", action="store_true", help="start --output afresh, replacing the file")
-    parser.add_argument("--checkpoint", help="model file from `captioner train` (default: the shipped COCO model)")
+    add_checkpoint_argument(parser)
     add_decoding_arguments(parser)
     parser.add_argument("--attention", metavar="DIR", help="write one attention figure per image into DIR")
     parser.add_argument("--boxes", metavar="FILE", help="with --attention: COCO instances file whose boxes (matched by "

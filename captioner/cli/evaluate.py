@@ -1,16 +1,16 @@
-"""captioner evaluate --checkpoint PATH --annotations CAPTIONS.json --images DIR [--split test] [--beam K | --consensus] [--boxes FILE]
+"""captioner evaluate [--checkpoint PATH ...] --annotations CAPTIONS.json --images DIR [--split test] [--beam K | --consensus] [--boxes FILE]
 [--out DIR]"""
 
 import argparse
 from pathlib import Path
 
-from captioner.cli.caption import (add_decoding_arguments, add_device_argument, decoding_options, default_workers, load_captioner,
+from captioner.cli.caption import (add_checkpoint_argument, add_decoding_arguments, add_device_argument, decoding_options, default_workers, load_captioner,
                                    non_negative_int, positive_int)
 from captioner.cli.extract_features import add_format_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", help="model file (default: the shipped COCO model)")
+    add_checkpoint_argument(parser)
     parser.add_argument("--annotations", required=True,
                         help="the references: a COCO-format captions JSON, or a Karpathy split file (dataset_flickr8k.json)")
     add_format_argument(parser)
