@@ -36,11 +36,11 @@ class ConsensusConfig:
 @torch.no_grad()
 def consensus_tokens(
     decoder: CaptionDecoder, features: torch.Tensor, vocab: Vocabulary, scorer: CiderD, max_len: int = 20,
-    no_repeat_ngram_size: int = 0, config: ConsensusConfig = ConsensusConfig(),
+    no_repeat_ngram_size: int = 0, config: ConsensusConfig = ConsensusConfig(), word_repeat_penalty: torch.Tensor | None = None,
 ) -> list[tuple[list[int], bool]]:
     """Features (B, L, C) → per image, the consensus caption's tokens (no <start>/<end>) and whether it ended."""
     chosen = []
-    for pool in candidates(decoder, features, max_len, no_repeat_ngram_size, config):
+    for pool in candidates(decoder, features, max_len, no_repeat_ngram_size, config, word_repeat_penalty):
         texts = [" ".join(vocab.decode_tokens(tokens)) for tokens, _ in pool]
         chosen.append(pool[consensus_choice(texts, scorer)])
     return chosen
@@ -49,10 +49,10 @@ def consensus_tokens(
 @torch.no_grad()
 def candidates(
     decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20, no_repeat_ngram_size: int = 0,
-    config: ConsensusConfig = ConsensusConfig(),
+    config: ConsensusConfig = ConsensusConfig(), word_repeat_penalty: torch.Tensor | None = None,
 ) -> list[list[tuple[list[int], bool]]]:
     """Per image of features (B, L, C): its beam hypotheses, best first, then its samples, as (tokens, ended)."""
-    options = {"max_len": max_len, "no_repeat_ngram_size": no_repeat_ngram_size}
+    options = {"max_len": max_len, "no_repeat_ngram_size": no_repeat_ngram_size, "word_repeat_penalty": word_repeat_penalty}
     found = beam_search(decoder, features, beam_size=config.beam_size, **options)
     return [[(tokens, finished) for tokens, _ in beams] + _samples(decoder, features[image], config, options)
             for image, (beams, finished) in enumerate(zip(found.beams, found.finished))]

@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from captioner.text import Vocabulary
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "assets" / "captioner-coco-mini.pt"
 NO_REPEAT_NGRAM_SIZE = 3  # captions never repeat a word trigram unless asked (see docs/RESULTS.md)
+CONTENT_REPEAT_PENALTY = math.inf  # nor a content word ("bus … bus"; text/function_words.py, docs/RESULTS.md)
 
 
 @dataclass
@@ -140,16 +142,18 @@ class Captioner:
         batch_size: int = 16,
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
         consensus: bool = False,
+        content_repeat_penalty: float = CONTENT_REPEAT_PENALTY,
     ) -> list[Caption]:
         """Caption images: paths, PIL images, numpy arrays (H, W, 3) uint8 or tensors (3, H, W), uint8 or float in
         [0, 1]; one image alone gives a list of one. beam_size=1 is greedy decoding; no_repeat_ngram_size=0 allows
-        repeats; consensus=True picks consensus captions instead (beam_size is then unused). An unreadable image
-        raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
+        repeated n-grams; content_repeat_penalty is the log-probability a content word already in the caption
+        loses (inf: never repeated; 0 allows repeats); consensus=True picks consensus captions instead (beam_size
+        is then unused). An unreadable image raises CaptionerError naming it (`caption_iter` reports it and goes on)."""
         images = as_image_list(images)
         results: list[Caption] = []
         for start in range(0, len(images), batch_size):
             grid = self.encode_images(images[start : start + batch_size], first=start)  # (b, L, C)
-            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size, consensus)
+            results += self.caption_features(grid, beam_size, max_len, no_repeat_ngram_size, consensus, content_repeat_penalty)
         return results
 
     def caption_iter(
@@ -161,6 +165,7 @@ class Captioner:
         no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
         num_workers: int = 0,
         consensus: bool = False,
+        content_repeat_penalty: float = CONTENT_REPEAT_PENALTY,
         overlap: bool | None = None,
         lanes: int | None = None,
     ) -> Iterator[CaptionedFile]:
@@ -184,7 +189,7 @@ class Captioner:
         files = ImageFiles(paths, self.encoder.transform)
         loader = DataLoader(files, batch_size=batch_size, num_workers=num_workers, collate_fn=keep_readable,
                             pin_memory=self.device.type == "cuda")
-        options = (beam_size, max_len, no_repeat_ngram_size, consensus)
+        options = (beam_size, max_len, no_repeat_ngram_size, consensus, content_repeat_penalty)
         if overlap is None:
             overlap = overlap_pays(self.device)
         if lanes is None:
@@ -235,15 +240,15 @@ class Captioner:
     @torch.no_grad()
     def caption_features(
         self, features: torch.Tensor, beam_size: int = 3, max_len: int = 20, no_repeat_ngram_size: int = NO_REPEAT_NGRAM_SIZE,
-        consensus: bool = False,
+        consensus: bool = False, content_repeat_penalty: float = CONTENT_REPEAT_PENALTY,
     ) -> list[Caption]:
         """Grid features (B, L, C) → captions (skips the encoder; used with feature caches)."""
+        repeats = {"no_repeat_ngram_size": no_repeat_ngram_size, "word_repeat_penalty": self.word_penalty(content_repeat_penalty)}
         if consensus:
-            return self._consensus_captions(features.to(self.device).float(), max_len, no_repeat_ngram_size)
+            return self._consensus_captions(features.to(self.device).float(), max_len, repeats)
         strategy = {"strategy": "beam", "beam_size": beam_size} if beam_size > 1 else {"strategy": "greedy"}
         with self._autocast():
-            out = generate(self.decoder, features.to(self.device).float(), max_len=max_len,
-                           no_repeat_ngram_size=no_repeat_ngram_size, **strategy)
+            out = generate(self.decoder, features.to(self.device).float(), max_len=max_len, **repeats, **strategy)
         beams = out.beams or [[(tokens, score)] for tokens, score in zip(out.tokens, out.scores.tolist())]
         captions = []
         for tokens, score, alphas, ranked in zip(out.tokens, out.scores.tolist(), out.alphas, beams):
@@ -252,14 +257,24 @@ class Captioner:
             captions.append(Caption(" ".join(words), words, alphas.float().cpu().numpy(), score, texts))
         return captions
 
-    def _consensus_captions(self, features: torch.Tensor, max_len: int, no_repeat_ngram_size: int) -> list[Caption]:
+    def word_penalty(self, content_penalty: float) -> torch.Tensor | None:
+        """(V,): the log-probability each word loses once it is in the caption: `content_penalty` for content
+        words, 0 for function words and specials; None when the penalty is 0."""
+        if content_penalty < 0:
+            raise CaptionerError(f"content_repeat_penalty must be 0 or more, got {content_penalty}")
+        if content_penalty == 0:
+            return None
+        content = torch.tensor(self.vocab.content_words(), device=self.device)  # (V,)
+        return torch.where(content, content_penalty, 0.0)
+
+    def _consensus_captions(self, features: torch.Tensor, max_len: int, repeats: dict) -> list[Caption]:
         """Consensus captions of features (B, L, C), each with its words' attention maps and its length-normalised
         log-probability, from one teacher-forced pass over the chosen captions."""
         if self.consensus is None:
             raise CaptionerError("consensus captions need the training captions' statistics, which this model file "
                                  "lacks (files written by `captioner train` carry them)")
         with self._autocast():
-            chosen = consensus_tokens(self.decoder, features, self.vocab, self.consensus, max_len, no_repeat_ngram_size)
+            chosen = consensus_tokens(self.decoder, features, self.vocab, self.consensus, max_len, **repeats)
             rows = [torch.tensor([Vocabulary.start_id, *t, *([Vocabulary.end_id] if f else [])]) for t, f in chosen]
             captions = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True).to(self.device)  # (B, T+1)
             log_probs, alphas = self.decoder.score_captions(features, captions)  # (B, T), (B, T, L)

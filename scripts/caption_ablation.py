@@ -4,13 +4,14 @@
         --annotations ../shared/data/coco-mini/captions_val.json --images ../shared/data/coco-mini/images \
         --out docs/results/caption_ablation.json
 
-Each run's model.pt is decoded from the images (beam 3, with and without trigram blocking, and greedy) and scored
-with the COCO suite (PTB tokenizer and METEOR when Java is present); the run's training time comes from its
-metrics.json. Results are merged into the JSON file (one entry per label) and the markdown table is printed.
+Each run's model.pt is decoded from the images (beam 3 with no blocking, with trigram blocking, and with trigram
+and content-word blocking, the default since 2026-12-07; greedy; consensus) and scored with the COCO suite (PTB
+tokenizer and METEOR when Java is present); the run's training time comes from its metrics.json. Results are merged into the JSON file (one entry per label) and the markdown table is printed.
 """
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -23,10 +24,11 @@ from captioner.evaluation.run import caption_batches
 from captioner.inference import Captioner
 
 DECODINGS = {  # name → Captioner.caption_features options
-    "beam 3": {"beam_size": 3, "no_repeat_ngram_size": 0},
-    "beam 3, no repeated trigram": {"beam_size": 3, "no_repeat_ngram_size": 3},
-    "greedy": {"beam_size": 1, "no_repeat_ngram_size": 0},
-    "consensus": {"consensus": True, "no_repeat_ngram_size": 3},  # models whose file carries the statistics
+    "beam 3": {"beam_size": 3, "no_repeat_ngram_size": 0, "content_repeat_penalty": 0},
+    "beam 3, no repeated trigram": {"beam_size": 3, "no_repeat_ngram_size": 3, "content_repeat_penalty": 0},
+    "beam 3, no repeated trigram or content word": {"beam_size": 3, "no_repeat_ngram_size": 3, "content_repeat_penalty": math.inf},
+    "greedy": {"beam_size": 1, "no_repeat_ngram_size": 0, "content_repeat_penalty": 0},
+    "consensus": {"consensus": True, "no_repeat_ngram_size": 3, "content_repeat_penalty": 0},  # models whose file carries the statistics
 }
 COLUMNS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
@@ -37,7 +39,9 @@ def score_run(run: Path, annotations: str, images: str) -> dict:
     loader = DataLoader(dataset, batch_size=32, collate_fn=collate)
     with torch.inference_mode():
         features = [(batch["image_ids"], captioner.encoder(batch["images"])) for batch in loader]  # encode once
-    entry = {"run": str(run), "train_seconds": json.loads((run / "metrics.json").read_text()).get("train_seconds")}
+    metrics = run / "metrics.json"  # a soup (`captioner average`) has no training of its own, and no metrics
+    seconds = json.loads(metrics.read_text()).get("train_seconds") if metrics.is_file() else None
+    entry = {"run": str(run), "train_seconds": seconds}
     for name, options in DECODINGS.items():
         if options.get("consensus") and captioner.consensus is None:
             continue

@@ -142,7 +142,7 @@ def test_result_and_score_files_are_written_whole(tmp_path):
     assert json.loads(path.read_text()) == [{"image_id": 42, "caption": "a dog"}, {"image_id": 7, "caption": "a cat"}]
     scores = evaluate_captions({1: "a dog"}, {1: ["a dog on a couch"]}, use_java=False)
     saved = json.loads(write_scores(scores, tmp_path / "out" / "scores.json").read_text())
-    assert saved == {"scores": scores.scores, "statistics": {"mean_length": 2.0, "repeated_trigram_share": 0.0}, "java_used": False, "n_images": 1}
+    assert saved == {"scores": scores.scores, "statistics": {"mean_length": 2.0, "repeated_trigram_share": 0.0, "repeated_content_word_share": 0.0}, "java_used": False, "n_images": 1}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["captions.json", "scores.json"]  # no temp files
 
 
@@ -164,3 +164,4 @@ def test_statistics_count_length_and_repeated_trigrams():
     stats = caption_statistics(["a plane flying in the sky in the sky", "a man riding a horse", "a dog"])
     assert stats["mean_length"] == pytest.approx((9 + 5 + 2) / 3)
     assert stats["repeated_trigram_share"] == pytest.approx(1 / 3)  # "in the sky" twice; "a dog" is too short to repeat
+    assert stats["repeated_content_word_share"] == pytest.approx(1 / 3)  # "sky" twice; "a" and "the" are function words

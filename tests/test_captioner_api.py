@@ -65,6 +65,20 @@ def test_images_of_the_wrong_shape_or_type_are_named(tiny, photos, bad, message)
         tiny.caption([photos[0], bad])
 
 
+def test_by_default_no_content_word_comes_twice_and_a_penalty_of_zero_allows_it(tiny, photos):
+    greedy = {"beam_size": 1, "no_repeat_ngram_size": 0}
+    free = tiny.caption(photos, content_repeat_penalty=0, **greedy)
+    assert any(len(set(c.words)) < len(c.words) for c in free)  # this untrained model repeats its (content) words
+    once = tiny.caption(photos, **greedy)
+    assert all(len(set(c.words)) == len(c.words) for c in once)  # synthetic words are all content words
+    assert [f.caption.text for f in tiny.caption_iter(photos, **greedy)] == [c.text for c in once]
+    penalty = tiny.word_penalty(2.0)  # (V,): 2 for content words, 0 for the specials (and function words)
+    assert penalty[:4].tolist() == [0.0] * 4 and (penalty[4:] == 2.0).all()
+    assert tiny.word_penalty(0) is None
+    with pytest.raises(CaptionerError, match="content_repeat_penalty must be 0 or more"):
+        tiny.caption(photos[0], content_repeat_penalty=-1)
+
+
 def test_one_image_needs_no_list_and_caption_iter_takes_a_glob(tiny, photos):
     from captioner.data.images import load_image
 

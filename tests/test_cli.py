@@ -20,6 +20,9 @@ def test_version_and_help():
 @pytest.mark.parametrize("args, message", [
     (["caption", "photo.jpg", "--beam", "0"], "argument --beam: must be at least 1, got 0"),
     (["caption", "photo.jpg", "--max-len", "-3"], "argument --max-len: must be at least 1, got -3"),
+    (["caption", "photo.jpg", "--content-repeat-penalty", "-1"], "argument --content-repeat-penalty: must be 0 or more, got -1"),
+    (["evaluate", "--annotations", "a.json", "--images", "i", "--content-repeat-penalty", "nan"],
+     "argument --content-repeat-penalty: must be 0 or more, got nan"),
     (["evaluate", "--annotations", "a.json", "--images", "i", "--workers", "-1"], "argument --workers: must be 0 or more, got -1"),
     (["extract-features", "--annotations", "a.json", "--images", "i", "--out", "o", "--batch-size", "0"],
      "argument --batch-size: must be at least 1, got 0"),

@@ -3,7 +3,8 @@ import torch
 
 from captioner.errors import CaptionerError
 from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder, DecoderConfig
-from captioner.models.decoding import Generation, beam_search, block_repeated_ngrams, generate, greedy_decode, sample_decode
+from captioner.models.decoding import (Generation, beam_search, block_repeated_ngrams, generate, greedy_decode,
+                                       penalise_repeated_words, sample_decode)
 from captioner.text import Vocabulary
 from helpers import fit_captions
 
@@ -211,6 +212,37 @@ def test_no_repeat_ngram_size_keeps_every_caption_free_of_repeated_trigrams(stra
     blocked = generate(decoder, features, strategy, max_len=30, no_repeat_ngram_size=3, **options, **seeded)
     assert all(repeated_ngrams(t, 3) == 0 for t in blocked.tokens)
     assert_well_formed(blocked, 16, max_len=30)
+
+
+def test_penalise_repeated_words_lowers_only_the_words_already_in_the_row():
+    words = torch.tensor([[5, 6], [7, 7]])  # (R, t)
+    penalty = torch.zeros(10)
+    penalty[[5, 7]] = float("inf")  # words 5 and 7 never repeat
+    penalty[6] = 2.0  # word 6 may, at e^-2 of its odds
+    out = penalise_repeated_words(torch.zeros(2, 10), words, penalty)
+    assert out[0, 5] == float("-inf") and out[0, 6] == -2.0 and out[1, 7] == float("-inf")
+    assert (out[0, [0, 1, 2, 3, 4, 7, 8, 9]] == 0).all() and (out[1, :7] == 0).all()  # unseen, or free to repeat
+    assert penalise_repeated_words(out, words, None) is out
+
+
+@pytest.mark.parametrize(
+    "strategy, options", [("greedy", {}), ("sample", {"temperature": 1.0}), ("beam", {"beam_size": 3})]
+)
+def test_an_infinite_word_repeat_penalty_keeps_those_words_to_one_use_per_caption(strategy, options):
+    decoder, features = tiny_decoder(seed=0, scale=2.0), random_features(batch=16)
+    once = torch.zeros(V)
+    once[15:] = float("inf")  # "content words": at most once each; the rest (and <end>) as often as the model likes
+    seeded = {"generator": torch.Generator().manual_seed(0)} if strategy == "sample" else {}
+    free = generate(decoder, features, strategy, max_len=30, **options, **seeded)
+    assert any(len(set(once_used(t))) < len(once_used(t)) for t in free.tokens)  # it does repeat them when allowed
+    seeded = {"generator": torch.Generator().manual_seed(0)} if strategy == "sample" else {}
+    limited = generate(decoder, features, strategy, max_len=30, word_repeat_penalty=once, **options, **seeded)
+    assert all(len(set(once_used(t))) == len(once_used(t)) for t in limited.tokens)
+    assert_well_formed(limited, 16, max_len=30)
+
+
+def once_used(tokens: list[int]) -> list[int]:
+    return [t for t in tokens if t >= 15]
 
 
 def test_beam_search_lists_its_finished_beams_best_first():

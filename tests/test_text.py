@@ -36,3 +36,8 @@ def test_broken_vocabulary_file_is_a_clear_error(tmp_path):
     (tmp_path / "v.json").write_text('{"itos": ["a"]}')
     with pytest.raises(CaptionerError, match="not a captioner vocabulary"):
         Vocabulary.load(tmp_path / "v.json")
+
+
+def test_content_words_are_the_words_that_are_neither_specials_nor_function_words():
+    vocab = Vocabulary(["a", "bus", "on", "side", "of", "street"])
+    assert [w for w, content in zip(vocab.itos, vocab.content_words()) if content] == ["bus", "street"]

@@ -21,6 +21,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def default_workers() -> int:
     """Image-decoding processes: the cores beyond two, at most 4. The encoder's own threads use the first two;
     on a 2-core machine a worker only competes with them (0.77x of the bare encoder with 1 worker, 0.94x
@@ -39,6 +46,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=positive_int, default=20, help="longest caption in words (default 20)")
     parser.add_argument("--no-repeat-ngram-size", type=non_negative_int, metavar="N",
                         help="never repeat a word N-gram within a caption; 0 allows repeats (default 3)")
+    parser.add_argument("--content-repeat-penalty", type=non_negative_float, metavar="P",
+                        help="log-probability a content word (not 'a', 'of', 'on', ...) loses once it is in the caption: "
+                             "inf never repeats one, 0 allows repeats (default inf)")
     parser.add_argument("--consensus", action="store_true",
                         help="the consensus caption: of 5 beam hypotheses and 10 samples, the one the others agree with "
                              "most by CIDEr-D (replaces --beam; slower)")
@@ -50,6 +60,8 @@ def decoding_options(args: argparse.Namespace) -> dict:
     options = {"beam_size": args.beam, "max_len": args.max_len, "consensus": args.consensus}
     if args.no_repeat_ngram_size is not None:
         options["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+    if args.content_repeat_penalty is not None:
+        options["content_repeat_penalty"] = args.content_repeat_penalty
     return options
 
 

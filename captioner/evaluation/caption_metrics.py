@@ -26,6 +26,7 @@ from pycocoevalcap.tokenizer import ptbtokenizer
 from captioner.errors import CaptionerError
 from captioner.files import write_atomic
 from captioner.text import tokenize
+from captioner.text.function_words import FUNCTION_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,16 @@ def evaluate_captions(
 
 
 def caption_statistics(captions: Iterable[str]) -> dict[str, float]:
-    """Mean caption length in words and the share of captions that repeat a word trigram ("in the sky in the sky")."""
+    """Mean caption length in words, the share of captions that repeat a word trigram ("in the sky in the sky")
+    and the share that repeat a content word ("a bus parked on the side of a bus"; text/function_words.py)."""
     tokenized = [tokenize(c) for c in captions]
     if not tokenized:
         return {}
     repeats = [len(set(zip(w, w[1:], w[2:]))) < max(len(w) - 2, 0) for w in tokenized]
-    return {"mean_length": sum(map(len, tokenized)) / len(tokenized), "repeated_trigram_share": sum(repeats) / len(repeats)}
+    content = [[word for word in w if word not in FUNCTION_WORDS] for w in tokenized]
+    repeated_content = [len(set(words)) < len(words) for words in content]
+    return {"mean_length": sum(map(len, tokenized)) / len(tokenized), "repeated_trigram_share": sum(repeats) / len(repeats),
+            "repeated_content_word_share": sum(repeated_content) / len(repeated_content)}
 
 
 def write_json_atomic(payload: object, path: str | Path) -> Path:

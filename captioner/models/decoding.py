@@ -48,6 +48,27 @@ def block_repeated_ngrams(logits: torch.Tensor, words: torch.Tensor, n: int) -> 
     return logits.index_put((rows, banned), logits.new_tensor(float("-inf")))
 
 
+def penalise_repeated_words(logits: torch.Tensor, words: torch.Tensor, penalty: torch.Tensor | None) -> torch.Tensor:
+    """Lower every word already in its row by its penalty: logits (R, V), words so far (R, t), penalty (V,) ≥ 0
+    (0: the word may repeat freely; inf: never). None disables."""
+    if penalty is None or words.size(1) == 0:
+        return logits
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, words, True)  # (R, V)
+    return logits - torch.where(seen, penalty, penalty.new_zeros(()))  # inf − inf never arises: penalties are ≥ 0
+
+
+@dataclass(frozen=True)
+class RepeatRules:
+    """What a caption may not repeat: any n-gram of `ngram_size` words (0: none), and each word by `word_penalty`."""
+
+    ngram_size: int = 0
+    word_penalty: torch.Tensor | None = None  # (V,)
+
+    def apply(self, logits: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """logits (R, V) of the next word after words (R, t) → with the repeats these rules ban lowered."""
+        return penalise_repeated_words(block_repeated_ngrams(logits, words, self.ngram_size), words, self.word_penalty)
+
+
 STRATEGIES: Registry[Callable[..., Generation]] = Registry("decoding strategy")
 
 
@@ -59,11 +80,16 @@ def generate(decoder: CaptionDecoder, features: torch.Tensor, strategy: str = "g
 # -- greedy and sampling: the whole batch steps together, finished rows are frozen -------------------------------
 @STRATEGIES.register("greedy")
 @torch.no_grad()
-def greedy_decode(decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20, no_repeat_ngram_size: int = 0) -> Generation:
-    """Take the most probable word at every step (never one that repeats an n-gram of that size, when set)."""
+def greedy_decode(
+    decoder: CaptionDecoder, features: torch.Tensor, max_len: int = 20, no_repeat_ngram_size: int = 0,
+    word_repeat_penalty: torch.Tensor | None = None,
+) -> Generation:
+    """Take the most probable word at every step (never one that repeats an n-gram of that size, when set; with
+    `word_repeat_penalty` (V,), a word already in the caption loses that much log-probability)."""
     _check_common(features, max_len)
+    rules = RepeatRules(no_repeat_ngram_size, word_repeat_penalty)
     with _eval_mode(decoder):
-        return _decode_stepwise(decoder, features, max_len, lambda logits: logits.argmax(dim=-1), no_repeat_ngram_size)
+        return _decode_stepwise(decoder, features, max_len, lambda logits: logits.argmax(dim=-1), rules)
 
 
 @STRATEGIES.register("sample")
@@ -75,8 +101,10 @@ def sample_decode(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     no_repeat_ngram_size: int = 0,
+    word_repeat_penalty: torch.Tensor | None = None,
 ) -> Generation:
-    """Sample every word from softmax(logits / temperature); scores are log-probabilities under the model (T = 1)."""
+    """Sample every word from softmax(logits / temperature) after the repeat rules (as greedy's); scores are
+    log-probabilities under the model (T = 1)."""
     _check_common(features, max_len)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -86,10 +114,10 @@ def sample_decode(
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
 
     with _eval_mode(decoder):
-        return _decode_stepwise(decoder, features, max_len, choose, no_repeat_ngram_size)
+        return _decode_stepwise(decoder, features, max_len, choose, RepeatRules(no_repeat_ngram_size, word_repeat_penalty))
 
 
-def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: int, choose: Chooser, no_repeat: int) -> Generation:
+def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: int, choose: Chooser, rules: RepeatRules) -> Generation:
     memory, state = decoder.prepare(features)
     B = features.size(0)
     tokens = torch.full((B,), START_ID, dtype=torch.long, device=features.device)  # (B,)
@@ -99,7 +127,7 @@ def _decode_stepwise(decoder: CaptionDecoder, features: torch.Tensor, max_len: i
     alphas, counted = [], []
     for _ in range(max_len):
         out = decoder.step(tokens, state, memory)
-        logits = block_repeated_ngrams(out.logits, words, no_repeat)  # (B, V)
+        logits = rules.apply(out.logits, words)  # (B, V)
         chosen = choose(logits)  # (B,)
         log_p = out.logits.float().log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)  # (B,)
         scores += log_p.masked_fill(done, 0.0)  # finished rows keep stepping but no longer count
@@ -136,18 +164,20 @@ def beam_search(
     max_len: int = 20,
     length_penalty: float = 1.0,
     no_repeat_ngram_size: int = 0,
+    word_repeat_penalty: torch.Tensor | None = None,
 ) -> Generation:
     """Batched beam search; finished hypotheses rank by log p / len**length_penalty (len counts <end>; 0 disables).
 
     A hypothesis that produced <end> always wins over partial ones; the best partial hypothesis is returned
     (finished=False) only for an image where no <end> appeared within max_len words. With no_repeat_ngram_size
-    = n, no hypothesis repeats an n-gram of its own.
+    = n, no hypothesis repeats an n-gram of its own; `word_repeat_penalty` (V,) lowers the words it already has.
     """
     _check_common(features, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
     with _eval_mode(decoder):
-        return _BeamSearch(decoder, features, beam_size, max_len, length_penalty, no_repeat_ngram_size).run()
+        rules = RepeatRules(no_repeat_ngram_size, word_repeat_penalty)
+        return _BeamSearch(decoder, features, beam_size, max_len, length_penalty, rules).run()
 
 
 @dataclass(order=True)
@@ -167,10 +197,11 @@ class _BeamSearch:
     lengths, not its longest times its size. Paths hold global rows (image·k + beam), whatever the live set."""
 
     def __init__(
-        self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float, no_repeat: int = 0
+        self, decoder: CaptionDecoder, features: torch.Tensor, k: int, max_len: int, length_penalty: float,
+        rules: RepeatRules = RepeatRules(),
     ) -> None:
         self.decoder, self.features = decoder, features
-        self.k, self.max_len, self.length_penalty, self.no_repeat = k, max_len, length_penalty, no_repeat
+        self.k, self.max_len, self.length_penalty, self.rules = k, max_len, length_penalty, rules
         self.B = features.size(0)
         self.hypotheses: list[list[_Hypothesis]] = [[] for _ in range(self.B)]  # finished, per image
         self.done = [False] * self.B
@@ -189,7 +220,7 @@ class _BeamSearch:
             rows = self._rows(self.live)  # (n·k,): the global row of each live row
             self.alphas.append(out.alpha.new_zeros(B * k, out.alpha.size(1)).index_copy_(0, rows, out.alpha))
             log_probs = out.logits.float().log_softmax(dim=-1)  # (n·k, V): the model's, before any word is banned
-            log_probs = block_repeated_ngrams(log_probs, words, self.no_repeat)
+            log_probs = self.rules.apply(log_probs, words)
             top, beams, chosen = self._candidates(scores, log_probs)  # (n, 2k) each
             self._collect_finished(top, beams, chosen, words, paths, rows)
             scores, beams, chosen = self._survivors(top, beams, chosen)  # (n, k) each

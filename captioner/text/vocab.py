@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from captioner.errors import CaptionerError
+from captioner.text.function_words import FUNCTION_WORDS
 from captioner.text.tokenizer import tokenize
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
@@ -77,6 +78,10 @@ class Vocabulary:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CaptionerError(f"vocabulary file {path} is not valid JSON: {e}") from None
         return cls.from_dict(data)
+
+    def content_words(self) -> list[bool]:
+        """Per id: whether the word is a content word (not a special token, not in FUNCTION_WORDS)."""
+        return [word not in SPECIALS and word not in FUNCTION_WORDS for word in self.itos]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and self.itos == other.itos
