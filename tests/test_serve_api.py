@@ -65,9 +65,11 @@ def test_caption_gives_words_one_attention_map_per_word_and_the_beams(client, ca
 
 def test_decoding_options_are_honoured(client):
     greedy = client.post("/api/caption", files=upload(EXAMPLE.read_bytes()), data={"beam_size": 1}).json()
-    assert len(greedy["beams"]) == 1 and greedy["options"] == {"beam_size": 1, "no_repeat_ngram_size": 3}
-    repeats = client.post("/api/caption", files=upload(EXAMPLE.read_bytes()), data={"no_repeat_ngram_size": 0}).json()
-    assert repeats["options"]["no_repeat_ngram_size"] == 0
+    assert len(greedy["beams"]) == 1
+    assert greedy["options"] == {"beam_size": 1, "no_repeat_ngram_size": 3, "no_repeat_content_words": True}
+    repeats = client.post("/api/caption", files=upload(EXAMPLE.read_bytes()),
+                          data={"no_repeat_ngram_size": 0, "no_repeat_content_words": "false"}).json()
+    assert repeats["options"]["no_repeat_ngram_size"] == 0 and repeats["options"]["no_repeat_content_words"] is False
 
 
 def test_ask_answers_with_probabilities_and_glimpses_reusing_the_captions_grid(client):

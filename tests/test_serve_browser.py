@@ -175,10 +175,10 @@ def test_beam_size_and_trigram_blocking_are_controls_that_caption_again(page):
     with page.expect_response("**/api/caption") as response:
         page.fill("#beam", "1")
         page.press("#beam", "Tab")  # a change re-captions the photo with the new setting
-    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 3}
+    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 3, "no_repeat_content_words": True}
     page.wait_for_selector("#beams li >> nth=1", state="detached")
     assert page.locator("#beams li").count() == 1
     with page.expect_response("**/api/caption") as response:
         page.uncheck("#trigram")
-    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 0}
+    assert response.value.json()["options"] == {"beam_size": 1, "no_repeat_ngram_size": 0, "no_repeat_content_words": False}
     assert "log-prob" in page.inner_text("#beams li >> nth=0")

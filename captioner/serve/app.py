@@ -105,6 +105,7 @@ def _add_page(app: FastAPI) -> None:
 def _add_caption_routes(app: FastAPI, engine: Engine, workers: Workers, settings: ServeSettings) -> None:
     beam_field = Form(3, ge=1, le=settings.max_beam, description="beam size; 1 = greedy")
     ngram_field = Form(3, ge=0, le=10, description="never repeat a word n-gram of this size; 0 allows repeats")
+    content_field = Form(True, description="never repeat a content word ('bus … bus'; 'a', 'of', 'on' may repeat)")
 
     @app.get("/health", summary="Is the server up, which models are loaded, and how batching went so far")
     async def health() -> dict:
@@ -113,18 +114,21 @@ def _add_caption_routes(app: FastAPI, engine: Engine, workers: Workers, settings
     @app.post("/api/caption", response_model=CaptionResponse,
               summary="Caption a photo: words, one attention map per word, and every beam")
     async def caption(image: UploadFile = File(..., description="the photo (JPEG, PNG, …)"),
-                      beam_size: int = beam_field, no_repeat_ngram_size: int = ngram_field) -> dict:
+                      beam_size: int = beam_field, no_repeat_ngram_size: int = ngram_field,
+                      no_repeat_content_words: bool = content_field) -> dict:
         data = await read_upload(image, settings)
-        result = await _caption(engine, workers, data, DecodingOptions(beam_size, no_repeat_ngram_size))
-        return caption_payload(result, engine, settings, DecodingOptions(beam_size, no_repeat_ngram_size))
+        options = DecodingOptions(beam_size, no_repeat_ngram_size, no_repeat_content_words)
+        return caption_payload(await _caption(engine, workers, data, options), engine, settings, options)
 
     @app.post("/api/figure", summary="The attention figure of a photo as PNG, as `captioner caption --attention` draws it",
               response_class=Response, responses={200: {"content": {"image/png": {}}}})
     async def figure(image: UploadFile = File(..., description="the photo"),
-                     beam_size: int = beam_field, no_repeat_ngram_size: int = ngram_field) -> Response:
+                     beam_size: int = beam_field, no_repeat_ngram_size: int = ngram_field,
+                     no_repeat_content_words: bool = content_field) -> Response:
         data = await read_upload(image, settings)
         picture = await workers.off_loop(decode_upload, data)
-        result = await _caption(engine, workers, data, DecodingOptions(beam_size, no_repeat_ngram_size))
+        options = DecodingOptions(beam_size, no_repeat_ngram_size, no_repeat_content_words)
+        result = await _caption(engine, workers, data, options)
         png = await workers.off_loop(render_figure, picture, result, engine.captioner.encoder.geometry)
         name = f"{safe_stem(image.filename)}_attention.png"
         return Response(png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})

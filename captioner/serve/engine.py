@@ -6,6 +6,7 @@ beam search (or one VQA forward).
 """
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -28,6 +29,7 @@ class DecodingOptions:
 
     beam_size: int = 3
     no_repeat_ngram_size: int = 3
+    no_repeat_content_words: bool = True  # Captioner's content_repeat_penalty: inf when set, else 0
     max_len: int = 20
 
 
@@ -99,7 +101,9 @@ class Engine:
         """Captions for a batch of jobs sharing `options` (a DecodingOptions): one encoder pass, one beam search."""
         assert isinstance(options, DecodingOptions)
         grids = self.grids(jobs, "caption")  # (B, L, C)
-        return self.captioner.caption_features(grids, options.beam_size, options.max_len, options.no_repeat_ngram_size)
+        penalty = math.inf if options.no_repeat_content_words else 0.0
+        return self.captioner.caption_features(grids, options.beam_size, options.max_len, options.no_repeat_ngram_size,
+                                               content_repeat_penalty=penalty)
 
     @torch.no_grad()
     def ask_batch(self, top_k: Hashable, jobs: list[tuple[ImageJob, str]]) -> list[Answer]:

@@ -23,7 +23,7 @@ class CaptionResponse(BaseModel):
     attention: list[list[float]] = Field(description="one map per word: h·w weights summing to 1")
     score: float = Field(description="the caption's length-normalised log-probability")
     beams: list[Beam] = Field(description="every final beam, best first")
-    options: dict[str, int] = Field(description="the decoding options used")
+    options: dict[str, int | bool] = Field(description="the decoding options used")
     model: dict = Field(description="the caption model: name, encoder, attention type, vocabulary size, device")
 
 
@@ -52,7 +52,8 @@ def caption_payload(result: Caption, engine: Engine, settings: ServeSettings, op
         "attention": maps(result.alphas[: len(result.words)]),  # one map per word (the <end> step's is left out)
         "score": round(float(result.score), 4),
         "beams": [{"caption": text, "score": round(float(score), 4)} for text, score in result.beams],
-        "options": {"beam_size": options.beam_size, "no_repeat_ngram_size": options.no_repeat_ngram_size},
+        "options": {"beam_size": options.beam_size, "no_repeat_ngram_size": options.no_repeat_ngram_size,
+                    "no_repeat_content_words": options.no_repeat_content_words},
         "model": caption_model(engine, settings),
     }
 

@@ -140,7 +140,8 @@ function setStatus(message, isError = false) {
 function options() {
   const beam = Math.min(Math.max(parseInt($("beam").value, 10) || 3, 1), state.limits ? state.limits.max_beam : 10);
   $("beam").value = beam;
-  return { beam_size: String(beam), no_repeat_ngram_size: $("trigram").checked ? "3" : "0" };
+  const block = $("trigram").checked;  // one switch for both repeat rules: trigrams and content words
+  return { beam_size: String(beam), no_repeat_ngram_size: block ? "3" : "0", no_repeat_content_words: String(block) };
 }
 
 async function post(path, fields) {
