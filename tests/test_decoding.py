@@ -6,7 +6,7 @@ from captioner.models.caption_decoder import NEVER_GENERATED, CaptionDecoder, De
 from captioner.models.decoding import (Generation, beam_search, block_repeated_ngrams, generate, greedy_decode,
                                        penalise_repeated_words, sample_decode)
 from captioner.text import Vocabulary
-from helpers import fit_captions
+from helpers import assert_generation_matches_scoring, fit_captions
 
 B, L, C, V = 4, 9, 16, 30
 
@@ -91,16 +91,7 @@ def test_scores_and_attention_match_teacher_forcing_on_the_returned_caption(stra
     for seed in range(2, 6):
         decoder, features = tiny_decoder(seed).eval(), random_features(seed + 1)
         out = generate(decoder, features, strategy, max_len=10, **options)
-        for i, (tokens, finished) in enumerate(zip(out.tokens, out.finished)):
-            ended = [Vocabulary.end_id] if finished else []
-            caption = torch.tensor([[Vocabulary.start_id, *tokens, *ended]])  # (1, T+1)
-            forced = decoder(features[i : i + 1], caption)
-            logits = forced.logits.index_fill(-1, torch.tensor(NEVER_GENERATED), float("-inf"))  # as in generation
-            log_p = logits.log_softmax(-1).gather(-1, caption[:, 1:, None]).sum()
-            length = caption.size(1) - 1  # generated words, <end> included
-            expected = log_p / length ** options.get("length_penalty", 0.0)
-            torch.testing.assert_close(out.scores[i], expected, atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(out.alphas[i], forced.alphas[0])  # attention history follows its beam
+        assert_generation_matches_scoring(decoder, features, out, options.get("length_penalty", 0.0))
 
 
 def test_without_end_the_best_partial_caption_comes_back_unfinished():

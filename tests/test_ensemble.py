@@ -10,6 +10,7 @@ from captioner.config import EncoderConfig
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
 from captioner.models.decoding import generate
+from helpers import assert_generation_matches_scoring
 
 TINY_ENCODER = EncoderConfig(name="tiny_cnn", pretrained=False, image_size=64)
 TINY_DECODER = {"embed_dim": 16, "hidden_dim": 32, "attention_dim": 16}
@@ -57,12 +58,7 @@ def test_search_scores_equal_the_ensembles_teacher_forced_log_probabilities(two_
     ensemble = Captioner.ensemble(two_models, ["a.pt", "b.pt"]).decoder
     grid = torch.randn(3, 4, two_models[0].encoder.channels)  # (B, L, C)
     found = generate(ensemble, grid, max_len=6, **strategy)
-    for image, (tokens, finished) in enumerate(zip(found.tokens, found.finished)):
-        caption = torch.tensor([[1, *tokens, *([2] if finished else [])]])  # <start> … [<end>]
-        log_p, _ = ensemble.score_captions(grid[image : image + 1], caption)
-        steps = caption.size(1) - 1
-        total = float(log_p.sum()) / (steps if strategy["strategy"] == "beam" else 1)  # beam ranks per word
-        assert total == pytest.approx(float(found.scores[image]), abs=1e-4)
+    assert_generation_matches_scoring(ensemble, grid, found, length_penalty=1.0 if strategy["strategy"] == "beam" else 0.0)
 
 
 def test_models_that_cannot_join_are_refused_in_one_line(two_models, tmp_path):

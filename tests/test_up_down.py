@@ -7,13 +7,12 @@ import torch
 
 from captioner.errors import CaptionerError
 from captioner.inference import Captioner
-from captioner.models.caption_decoder import ARCHITECTURES, NEVER_GENERATED, CaptionDecoder, DecoderConfig
+from captioner.models.caption_decoder import ARCHITECTURES, CaptionDecoder, DecoderConfig
 from captioner.models.decoders import DECODERS, build_decoder
 from captioner.models.decoding import beam_search, generate
 from captioner.models.up_down import UpDownDecoder
-from captioner.text import Vocabulary
 from captioner.training.runner import train
-from helpers import fit_captions, tiny_caption_config
+from helpers import assert_generation_matches_scoring, fit_captions, tiny_caption_config
 
 CAPTIONS = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2]])
 L, C = 9, 16
@@ -63,14 +62,7 @@ def test_captions_sharing_an_image_through_owners_match_one_grid_per_caption():
 @pytest.mark.parametrize("strategy, options", [("greedy", {}), ("beam", {"beam_size": 3, "length_penalty": 0.0})])
 def test_generation_scores_and_attention_match_teacher_forcing(strategy, options):
     decoder, grids = up_down(seed=2, scale=3.0).eval(), features(batch=4, seed=3)
-    out = generate(decoder, grids, strategy, max_len=8, **options)
-    for i, (tokens, finished) in enumerate(zip(out.tokens, out.finished)):
-        caption = torch.tensor([[Vocabulary.start_id, *tokens, *([Vocabulary.end_id] if finished else [])]])  # (1, T+1)
-        forced = decoder(grids[i : i + 1], caption)
-        logits = forced.logits.index_fill(-1, torch.tensor(NEVER_GENERATED), float("-inf"))  # as in generation
-        log_p = logits.log_softmax(-1).gather(-1, caption[:, 1:, None]).sum()
-        torch.testing.assert_close(out.scores[i], log_p, atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(out.alphas[i], forced.alphas[0])
+    assert_generation_matches_scoring(decoder, grids, generate(decoder, grids, strategy, max_len=8, **options))
 
 
 def test_batched_beam_search_matches_one_image_at_a_time():
