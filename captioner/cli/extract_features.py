@@ -34,8 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from captioner.data.features import extract_features
     from captioner.devices import resolve_device
     from captioner.progress import progress

@@ -1,6 +1,6 @@
 """The caption decoders by `DecoderConfig.architecture`: every one drives the same step API and teacher forcing."""
 
-from captioner.models.caption_decoder import ARCHITECTURES, CaptionDecoder, DecoderConfig
+from captioner.models.caption_decoder import CaptionDecoder, DecoderConfig
 from captioner.models.up_down import UpDownDecoder
 from captioner.registry import Registry
 
