@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -264,8 +265,12 @@ class Captioner:
             raise CaptionerError(f"content_repeat_penalty must be 0 or more, got {content_penalty}")
         if content_penalty == 0:
             return None
-        content = torch.tensor(self.vocab.content_words(), device=self.device)  # (V,)
-        return torch.where(content, content_penalty, 0.0)
+        return torch.where(self._content_words.to(self.device), content_penalty, 0.0)  # (V,)
+
+    @functools.cached_property
+    def _content_words(self) -> torch.Tensor:
+        """(V,) bool: which words are content words; made once, not per captioned batch."""
+        return torch.tensor(self.vocab.content_words())
 
     def _consensus_captions(self, features: torch.Tensor, max_len: int, repeats: dict) -> list[Caption]:
         """Consensus captions of features (B, L, C), each with its words' attention maps and its length-normalised

@@ -26,7 +26,7 @@ from pycocoevalcap.tokenizer import ptbtokenizer
 from captioner.errors import CaptionerError
 from captioner.files import write_atomic
 from captioner.text import tokenize
-from captioner.text.function_words import FUNCTION_WORDS
+from captioner.text.function_words import is_content_word
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def caption_statistics(captions: Iterable[str]) -> dict[str, float]:
     if not tokenized:
         return {}
     repeats = [len(set(zip(w, w[1:], w[2:]))) < max(len(w) - 2, 0) for w in tokenized]
-    content = [[word for word in w if word not in FUNCTION_WORDS] for w in tokenized]
+    content = [[word for word in w if is_content_word(word)] for w in tokenized]
     repeated_content = [len(set(words)) < len(words) for words in content]
     return {"mean_length": sum(map(len, tokenized)) / len(tokenized), "repeated_trigram_share": sum(repeats) / len(repeats),
             "repeated_content_word_share": sum(repeated_content) / len(repeated_content)}

@@ -6,7 +6,6 @@ beam search (or one VQA forward).
 """
 
 import hashlib
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -18,7 +17,7 @@ from PIL import Image
 from captioner.data.images import input_size, load_image_bytes
 from captioner.encoders import ImageEncoder, encode_in_chunks
 from captioner.errors import CaptionerError
-from captioner.inference import Caption, Captioner
+from captioner.inference import CONTENT_REPEAT_PENALTY, Caption, Captioner
 from captioner.pipeline import share_encoder_if_same
 from captioner.vqa_inference import Answer, VQAAnswerer
 
@@ -29,7 +28,7 @@ class DecodingOptions:
 
     beam_size: int = 3
     no_repeat_ngram_size: int = 3
-    no_repeat_content_words: bool = True  # Captioner's content_repeat_penalty: inf when set, else 0
+    no_repeat_content_words: bool = True  # content_repeat_penalty: CONTENT_REPEAT_PENALTY when set, else 0
     max_len: int = 20
 
 
@@ -101,7 +100,7 @@ class Engine:
         """Captions for a batch of jobs sharing `options` (a DecodingOptions): one encoder pass, one beam search."""
         assert isinstance(options, DecodingOptions)
         grids = self.grids(jobs, "caption")  # (B, L, C)
-        penalty = math.inf if options.no_repeat_content_words else 0.0
+        penalty = CONTENT_REPEAT_PENALTY if options.no_repeat_content_words else 0.0
         return self.captioner.caption_features(grids, options.beam_size, options.max_len, options.no_repeat_ngram_size,
                                                content_repeat_penalty=penalty)
 

@@ -17,3 +17,8 @@ not no very too so just also only which who whom whose what where when why how
 one two three four five several many few more most much all both either neither
 top front side back
 """.split())
+
+
+def is_content_word(word: str) -> bool:
+    """A caption word that is not a function word (special tokens aside: the vocabulary leaves those out)."""
+    return word not in FUNCTION_WORDS

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from captioner.errors import CaptionerError
-from captioner.text.function_words import FUNCTION_WORDS
+from captioner.text.function_words import is_content_word
 from captioner.text.tokenizer import tokenize
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
@@ -81,7 +81,7 @@ class Vocabulary:
 
     def content_words(self) -> list[bool]:
         """Per id: whether the word is a content word (not a special token, not in FUNCTION_WORDS)."""
-        return [word not in SPECIALS and word not in FUNCTION_WORDS for word in self.itos]
+        return [word not in SPECIALS and is_content_word(word) for word in self.itos]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and self.itos == other.itos
